@@ -1,0 +1,1 @@
+"""loanflow's HTTP API."""

@@ -1,0 +1,291 @@
+"""One BPMN/DMN parser for both dialects loanflow accepts.
+
+Diagrams from bpmn.io/SpiffArena carry ``spiffworkflow:`` extensions; diagrams from Camunda
+Modeler carry ``camunda:`` attributes. Both deploy through :class:`LoanflowParser`, which
+extends SpiffWorkflow's parser through ``OVERRIDE_PARSER_CLASSES`` only.
+
+XML is read by :func:`parse_xml`, which refuses DTDs (so no XXE and no entity bombs), never
+touches the network and keeps line numbers for error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    BoundaryEventParser,
+    IntermediateCatchEventParser,
+    StartEventParser,
+)
+from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
+from SpiffWorkflow.bpmn.parser.util import first
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, IntermediateCatchEvent, StartEvent
+from SpiffWorkflow.spiff.parser.event_parsers import SpiffEventDefinitionParser
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import SPIFFWORKFLOW_NSMAP, SpiffTaskParser
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
+
+from loanflow.engine.bpmn.specs import (
+    ClockedCycleTimer,
+    ClockedDateTimer,
+    ClockedDurationTimer,
+    ExternalServiceTask,
+    HumanTask,
+)
+
+__all__ = ["CAMUNDA_NS", "LoanflowParser", "UnsafeXml", "parse_xml"]
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+NAMESPACES = {**DEFAULT_NSMAP, **SPIFFWORKFLOW_NSMAP, "camunda": CAMUNDA_NS}
+MAX_XML_BYTES = 5 * 1024 * 1024
+
+
+class UnsafeXml(ValueError):
+    """The document is not XML this engine will read; ``line`` where known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def parse_xml(content: bytes) -> etree._ElementTree:
+    """Parse untrusted XML: no DTD, no entities, no network, bounded size."""
+    if len(content) > MAX_XML_BYTES:
+        raise UnsafeXml(f"file is larger than {MAX_XML_BYTES // (1024 * 1024)} MB")
+    if re.search(rb"<!DOCTYPE|<!ENTITY", content[:65536], re.IGNORECASE):
+        line = content[: content.upper().find(b"<!")].count(b"\n") + 1
+        raise UnsafeXml("DTDs and entity declarations are not allowed (XXE / entity bombs)", line)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+    )
+    try:
+        tree = etree.fromstring(content, parser).getroottree()
+    except etree.XMLSyntaxError as exc:
+        raise UnsafeXml(f"not well-formed XML: {exc.msg}", exc.lineno) from exc
+    if tree.docinfo.doctype:
+        raise UnsafeXml("DTDs are not allowed", 1)
+    return tree
+
+
+def _camunda(node: Any, name: str) -> str | None:
+    value: str | None = node.get(f"{{{CAMUNDA_NS}}}{name}")
+    return value
+
+
+class _LoanflowTaskParser(SpiffTaskParser):  # type: ignore[misc]
+    """Reads ``spiffworkflow:properties`` and ``camunda:properties`` alike."""
+
+    def properties(self) -> dict[str, str]:
+        props: dict[str, str] = dict(self.parse_extensions().get("properties", {}))
+        for node in self.xpath("./bpmn:extensionElements/camunda:properties/camunda:property"):
+            props[node.get("name")] = node.get("value")
+        return props
+
+    def scripts(self) -> dict[str, Any]:
+        ext = self.parse_extensions()
+        return {"prescript": ext.get("preScript"), "postscript": ext.get("postScript")}
+
+
+class ExternalTaskParser(_LoanflowTaskParser):
+    """``serviceTask`` → :class:`ExternalServiceTask` from either dialect."""
+
+    def create_task(self) -> ExternalServiceTask:
+        operator = self.parse_extensions().get("serviceTaskOperator")
+        if operator is not None:
+            return ExternalServiceTask(
+                self.spec,
+                self.bpmn_id,
+                topic=operator["name"],
+                input_map={k: v["value"] for k, v in operator["parameters"].items()},
+                result_variable=operator.get("resultVariable") or None,
+                retries=operator.get("retries"),
+                retry_backoff=operator.get("retryBackoffBase"),
+                **self.scripts(),
+                **self.bpmn_attributes,
+            )
+        topic = _camunda(self.node, "topic")
+        if _camunda(self.node, "type") == "external" and topic:
+            inputs, outputs = self._camunda_io()
+            props = self.properties()
+            retries, backoff = self._camunda_retries()
+            return ExternalServiceTask(
+                self.spec,
+                self.bpmn_id,
+                topic=topic,
+                input_map=inputs,
+                output_map=outputs,
+                result_variable=props.get("resultVariable"),
+                retries=retries,
+                retry_backoff=backoff,
+                **self.bpmn_attributes,
+            )
+        raise ValidationException(
+            "a service task needs a worker topic: spiffworkflow:serviceTaskOperator, or "
+            'camunda:type="external" with camunda:topic',
+            node=self.node,
+            file_name=self.filename,
+        )
+
+    def _camunda_io(self) -> tuple[dict[str, str], dict[str, str]]:
+        def mapping(kind: str) -> dict[str, str]:
+            result: dict[str, str] = {}
+            path = f"./bpmn:extensionElements/camunda:inputOutput/camunda:{kind}"
+            for node in self.xpath(path):
+                if len(node):
+                    raise ValidationException(
+                        f"camunda:{kind} {node.get('name')!r}: only text values are supported",
+                        node=self.node,
+                        file_name=self.filename,
+                    )
+                text = (node.text or "").strip()
+                result[node.get("name")] = _expression_or_literal(text)
+            return result
+
+        return mapping("inputParameter"), mapping("outputParameter")
+
+    def _camunda_retries(self) -> tuple[int | None, float | None]:
+        cycle = first(self.xpath("./bpmn:extensionElements/camunda:failedJobRetryTimeCycle"))
+        if cycle is None or not cycle.text:
+            return None, None
+        match = re.fullmatch(r"R(\d+)/(P.+)", cycle.text.strip())
+        if not match:
+            raise ValidationException(
+                f"camunda:failedJobRetryTimeCycle {cycle.text!r}: expected R<n>/<ISO duration>",
+                node=self.node,
+                file_name=self.filename,
+            )
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+        parsed = TimerEventDefinition.parse_iso_duration(match.group(2))
+        seconds = TimerEventDefinition.get_timedelta_from_start(parsed).total_seconds()
+        return int(match.group(1)), seconds
+
+
+def _expression_or_literal(text: str) -> str:
+    """A Camunda parameter's text as a sandbox expression (``${x}`` → ``x``, else a literal)."""
+    if text.startswith("${") and text.endswith("}"):
+        return text[2:-1].strip()
+    return repr(text)
+
+
+class HumanTaskParser(_LoanflowTaskParser):
+    """``userTask`` / ``manualTask`` → :class:`HumanTask` from either dialect."""
+
+    def create_task(self) -> HumanTask:
+        props = self.properties()
+        ext = self.parse_extensions()
+
+        def pick(camunda_name: str, prop_name: str | None = None) -> str | None:
+            return _camunda(self.node, camunda_name) or props.get(prop_name or camunda_name)
+
+        form_key = pick("formKey") or props.get("formJsonSchemaFilename")
+        if form_key and form_key.endswith(".json"):
+            form_key = form_key[: -len(".json")]
+        if form_key and form_key.endswith("-schema"):
+            form_key = form_key[: -len("-schema")]
+        groups = pick("candidateGroups")
+        if groups is None and self.lane:
+            groups = self.lane
+        return HumanTask(
+            self.spec,
+            self.bpmn_id,
+            form_key=form_key,
+            candidate_groups=groups,
+            candidate_users=pick("candidateUsers"),
+            assignee=pick("assignee"),
+            due_date=pick("dueDate"),
+            variable=ext.get("variableName"),
+            **self.scripts(),
+            **self.bpmn_attributes,
+        )
+
+
+class DecisionTaskParser(_LoanflowTaskParser):
+    """``businessRuleTask`` naming its DMN decision in either dialect."""
+
+    def create_task(self) -> Any:
+        ref = self.parse_extensions().get("calledDecisionId") or _camunda(self.node, "decisionRef")
+        if not ref:
+            raise ValidationException(
+                "a business rule task needs a decision: spiffworkflow:calledDecisionId or "
+                "camunda:decisionRef",
+                node=self.node,
+                file_name=self.filename,
+            )
+        return BusinessRuleTask(
+            self.spec,
+            self.bpmn_id,
+            dmnEngine=self.process_parser.parser.get_engine(ref, self.node),
+            **self.scripts(),
+            **self.bpmn_attributes,
+        )
+
+
+class _ClockedTimers:
+    """Mixin: timer definitions that read the engine clock and accept plain ISO text."""
+
+    node: Any
+    filename: str
+    xpath: Any  # provided by the parser this is mixed into
+
+    def parse_timer_event(self, event: Any) -> Any:
+        name = self.node.get("name", self.node.get("id"))
+        for tag, cls in (
+            ("timeDate", ClockedDateTimer),
+            ("timeDuration", ClockedDurationTimer),
+            ("timeCycle", ClockedCycleTimer),
+        ):
+            found = first(self.xpath(f".//bpmn:{tag}"))
+            if found is not None:
+                if not (found.text or "").strip():
+                    raise ValidationException(
+                        f"empty {tag}", node=self.node, file_name=self.filename
+                    )
+                return cls(name, found.text.strip(), description=f"Timer ({tag})")
+        raise ValidationException(
+            "timer without timeDate, timeDuration or timeCycle",
+            node=self.node,
+            file_name=self.filename,
+        )
+
+
+class StartParser(_ClockedTimers, SpiffEventDefinitionParser, StartEventParser):  # type: ignore[misc]
+    def create_task(self) -> Any:
+        return StartEventParser.create_task(self)
+
+
+class CatchParser(_ClockedTimers, SpiffEventDefinitionParser, IntermediateCatchEventParser):  # type: ignore[misc]
+    def create_task(self) -> Any:
+        return IntermediateCatchEventParser.create_task(self)
+
+
+class BoundaryParser(_ClockedTimers, SpiffEventDefinitionParser, BoundaryEventParser):  # type: ignore[misc]
+    def create_task(self) -> Any:
+        return BoundaryEventParser.create_task(self)
+
+
+class LoanflowParser(SpiffBpmnParser):  # type: ignore[misc]
+    """SpiffWorkflow's spiff parser, taught the Camunda attributes and loanflow's task specs."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (ExternalTaskParser, ExternalServiceTask),
+        full_tag("userTask"): (HumanTaskParser, HumanTask),
+        full_tag("manualTask"): (HumanTaskParser, HumanTask),
+        full_tag("businessRuleTask"): (DecisionTaskParser, BusinessRuleTask),
+        full_tag("startEvent"): (StartParser, StartEvent),
+        full_tag("intermediateCatchEvent"): (CatchParser, IntermediateCatchEvent),
+        full_tag("boundaryEvent"): (BoundaryParser, BoundaryEvent),
+    }
+
+    def __init__(self) -> None:
+        super().__init__(namespaces=dict(NAMESPACES))

@@ -1,0 +1,249 @@
+"""Task specs loanflow adds to SpiffWorkflow: external service tasks, human tasks, clocked timers.
+
+SpiffWorkflow runs a service task's work inside ``do_engine_steps``; loanflow never does. An
+:class:`ExternalServiceTask` evaluates its input mapping, then waits (STARTED) until the engine
+completes it with a worker's result. Timers read the engine's injectable clock instead of the
+wall clock, so tests and the scheduler decide what "now" is.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask as ServiceTaskMixin
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
+from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
+from SpiffWorkflow.util.deep_merge import DeepMerge
+
+__all__ = [
+    "ClockedCycleTimer",
+    "ClockedDateTimer",
+    "ClockedDurationTimer",
+    "ExternalServiceTask",
+    "HumanTask",
+    "now_for",
+]
+
+#: internal_data keys the engine keeps on spiff tasks (they travel with the instance state)
+JOB_KEY = "lf_job"
+INPUT_KEY = "lf_input"
+PROJECTED_KEY = "lf_projected"
+CLOSED_KEY = "lf_closed"
+
+
+def now_for(my_task: Any) -> datetime:
+    """The engine's notion of now for this task (its script engine carries the clock)."""
+    clock = getattr(my_task.workflow.script_engine, "clock", None)
+    if clock is None:
+        return datetime.now(timezone.utc)
+    value: datetime = clock.now()
+    return value
+
+
+class ExternalServiceTask(ServiceTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
+    """A service task done by a worker outside the engine, reached through a job row.
+
+    ``inputs`` maps each input field to an expression over the task data; only those values
+    go to the worker. The worker's output lands in ``result_variable``, or is merged into the
+    data field by field when there is none (Camunda's semantics for external tasks).
+    """
+
+    def __init__(
+        self,
+        wf_spec: Any,
+        bpmn_id: str,
+        topic: str,
+        input_map: dict[str, str] | None = None,
+        output_map: dict[str, str] | None = None,
+        result_variable: str | None = None,
+        retries: int | None = None,
+        retry_backoff: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.topic = topic
+        self.input_map = input_map or {}
+        self.output_map = output_map or {}
+        self.result_variable = result_variable
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+
+    def _run_hook(self, my_task: Any) -> bool | None:
+        engine = my_task.workflow.script_engine
+        my_task.internal_data[INPUT_KEY] = {
+            name: engine.evaluate(my_task, expression) for name, expression in self.input_map.items()
+        }
+        return None  # STARTED: the engine writes the job row and waits for a worker
+
+    def apply_result(self, my_task: Any, output: dict[str, Any]) -> None:
+        """Write a worker's output into the task data as the diagram asks."""
+        if self.output_map:
+            env = my_task.workflow.script_engine.environment
+            for name, expression in self.output_map.items():
+                my_task.data[name] = env.evaluate(expression, output)
+        elif self.result_variable:
+            my_task.data[self.result_variable] = output
+        else:
+            DeepMerge.merge(my_task.data, output)
+
+
+class HumanTask(UserTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
+    """A user task with the assignment attributes loanflow projects into its inbox table.
+
+    ``candidate_groups``, ``candidate_users``, ``assignee`` and ``due_date`` are either literal
+    text or, written as ``${expr}`` or ``=expr``, sandboxed expressions over the task data.
+    """
+
+    def __init__(
+        self,
+        wf_spec: Any,
+        bpmn_id: str,
+        form_key: str | None = None,
+        candidate_groups: str | None = None,
+        candidate_users: str | None = None,
+        assignee: str | None = None,
+        due_date: str | None = None,
+        variable: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.form_key = form_key
+        self.candidate_groups = candidate_groups
+        self.candidate_users = candidate_users
+        self.assignee = assignee
+        self.due_date = due_date
+        self.variable = variable
+
+    def add_data_from_form(self, my_task: Any, data: dict[str, Any]) -> None:
+        if self.variable:
+            my_task.data[self.variable] = data
+        else:
+            DeepMerge.merge(my_task.data, data)
+
+
+def expression_of(text: str | None) -> str | None:
+    """The expression inside ``${…}`` or after ``=``, or None for literal text."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith("${") and stripped.endswith("}"):
+        return stripped[2:-1].strip()
+    if stripped.startswith("="):
+        return stripped[1:].strip()
+    return None
+
+
+_ISO_LITERAL = re.compile(
+    r"""^(?:
+        R\d*/.+                                   # recurring interval
+      | P(?!$)(?:\d+(?:[.,]\d+)?[YMWD])*(?:T(?:\d+(?:[.,]\d+)?[HMS])+)?   # duration
+      | \d{4}-\d{2}-\d{2}(?:[T\ ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?          # date-time
+    )$""",
+    re.VERBOSE,
+)
+
+
+def timer_value(my_task: Any, expression: str) -> str:
+    """A timer's ISO text: written plainly (``PT15M``) or as an expression that yields it."""
+    text = expression.strip()
+    unquoted = text.strip("'\"")
+    if _ISO_LITERAL.match(unquoted):
+        return unquoted
+    inner = expression_of(text) or text
+    value = my_task.workflow.script_engine.evaluate(my_task, inner)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _as_utc(text: str) -> datetime:
+    parsed = TimerEventDefinition.parse_time_or_duration(text)
+    if not isinstance(parsed, datetime):
+        raise ValueError(f"{text!r} is a duration, a date-time was expected")
+    return parsed
+
+
+class ClockedDateTimer(TimeDateEventDefinition):  # type: ignore[misc]
+    """``timeDate``: fires once at a fixed instant."""
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            event_value = _as_utc(timer_value(my_task, self.expression)).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if datetime.fromisoformat(event_value) <= now_for(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockedDurationTimer(DurationTimerEventDefinition):  # type: ignore[misc]
+    """``timeDuration``: fires a duration after the event started waiting."""
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            parsed = TimerEventDefinition.parse_iso_duration(timer_value(my_task, self.expression))
+            start = now_for(my_task)
+            delta = TimerEventDefinition.get_timedelta_from_start(parsed, start)
+            event_value = (start + delta).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if datetime.fromisoformat(event_value) <= now_for(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockedCycleTimer(CycleTimerEventDefinition):  # type: ignore[misc]
+    """``timeCycle`` ``R[n]/[start/]duration``: fires n times (forever without n)."""
+
+    def cycle_complete(self, my_task: Any) -> bool:
+        now = now_for(my_task)
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            cycles, start, duration = _recurring(timer_value(my_task, self.expression), now)
+            event_value = {
+                "cycles": cycles,
+                "next": start.isoformat(),
+                "duration": duration.total_seconds(),
+            }
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.fromisoformat(event_value["next"])
+            if next_event <= now:
+                following = next_event + timedelta(seconds=event_value["duration"])
+                event_value["next"] = following.isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+            return False
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+def _recurring(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:
+    parts = expression.upper().replace("--", "/").split("/")
+    if len(parts) < 2 or not parts[0].startswith("R"):
+        raise ValueError(f"{expression!r} is not an ISO 8601 recurring interval (R[n]/…)")
+    cycles = int(parts[0][1:]) if parts[0][1:] else -1
+    if len(parts) == 2:
+        duration = TimerEventDefinition.get_timedelta_from_start(
+            TimerEventDefinition.parse_iso_duration(parts[1]), now
+        )
+        return cycles, now + duration, duration
+    first = TimerEventDefinition.parse_time_or_duration(parts[1])
+    second = TimerEventDefinition.parse_time_or_duration(parts[2])
+    if isinstance(first, datetime) and isinstance(second, dict):
+        return cycles, first, TimerEventDefinition.get_timedelta_from_start(second, first)
+    if isinstance(first, dict) and isinstance(second, datetime):
+        duration = TimerEventDefinition.get_timedelta_from_end(first, second)
+        return cycles, second - duration, duration
+    raise ValueError(f"{expression!r} is not a recurring interval this engine understands")

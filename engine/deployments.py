@@ -1,0 +1,373 @@
+"""Deployments: bundles of BPMN, DMN and form files, validated, versioned and parsed once.
+
+Validation answers every problem with file, line and element before anything is stored:
+unsafe or malformed XML, BPMN SpiffWorkflow cannot run, a service task whose topic has no
+worker, a user task whose form is missing, a called DMN decision that is missing, a script or
+expression that the sandbox refuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from loanflow.engine.bpmn.parser import LoanflowParser, UnsafeXml, parse_xml
+from loanflow.engine.bpmn.specs import ExternalServiceTask, HumanTask, _ISO_LITERAL, expression_of
+from loanflow.engine.errors import DeploymentError, Problem, ScriptError
+
+__all__ = ["DeploymentCache", "ParsedDeployment", "ParsedProcess", "build_deployment", "packaged_forms"]
+
+log = logging.getLogger(__name__)
+
+BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
+MAX_FILES = 200
+UNSUPPORTED = {
+    "linkEventDefinition": "link events are not executed by this engine yet",
+    "compensateEventDefinition": "compensation is not executed by this engine yet",
+    "complexGateway": "complex gateways are not supported",
+}
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+
+
+@dataclass
+class ParsedProcess:
+    key: str
+    name: str | None
+    file: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    start_form: str | None = None
+    message_starts: list[str] = field(default_factory=list)
+    timer_start: bool = False
+    definition_id: str = ""
+    version: int = 0
+    #: the forms of the deployment this process came in (shared with its siblings)
+    forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedDeployment:
+    """What one bundle parses to; shared read-only between threads once built."""
+
+    id: str
+    tenant: str
+    content_hash: str
+    processes: dict[str, ParsedProcess]
+    forms: dict[str, dict[str, Any]]
+    files: dict[str, bytes]
+
+
+def content_hash(files: Mapping[str, bytes]) -> str:
+    outer = hashlib.sha256()
+    for name in sorted(files):
+        outer.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return outer.hexdigest()
+
+
+def packaged_forms() -> dict[str, dict[str, Any]]:
+    """The forms shipped in ``loanflow.forms`` (the province's shared defaults)."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in resources.files("loanflow.forms").iterdir():
+        if entry.name.endswith(".json"):
+            found[entry.name[: -len(".json")]] = json.loads(entry.read_text("utf-8"))
+    return found
+
+
+def _line_of(tree: Any, element_id: str | None) -> int | None:
+    if not element_id or tree is None:
+        return None
+    found = tree.xpath("//*[@id=$id]", id=element_id)
+    return int(found[0].sourceline) if found else None
+
+
+class _Validator:
+    def __init__(
+        self,
+        files: Mapping[str, bytes],
+        topics: Callable[[str], bool],
+        check_expression: Callable[[str], None],
+        check_script: Callable[[str], None],
+        known_forms: Mapping[str, dict[str, Any]],
+        resolve_process: Callable[[str], ParsedProcess | None],
+    ) -> None:
+        self.files = files
+        self.has_topic = topics
+        self.check_expression = check_expression
+        self.check_script = check_script
+        self.known_forms = known_forms
+        self.resolve_process = resolve_process
+        self.problems: list[Problem] = []
+        self.trees: dict[str, Any] = {}
+        self.forms: dict[str, dict[str, Any]] = {}
+
+    def problem(self, file: str, message: str, line: int | None = None, element: str | None = None) -> None:
+        self.problems.append(Problem(file=file, message=message, line=line, element=element))
+
+    def _validation(self, exc: ValidationException, default_file: str) -> None:
+        file = exc.file_name or default_file
+        element = exc.id or None
+        self.problem(file, str(exc).rstrip(". "), _line_of(self.trees.get(file), element), element)
+
+    def run(self) -> dict[str, ParsedProcess]:
+        if not self.files:
+            self.problem("(bundle)", "the bundle has no files")
+            return {}
+        if len(self.files) > MAX_FILES:
+            self.problem("(bundle)", f"more than {MAX_FILES} files in one deployment")
+            return {}
+        parser = LoanflowParser()
+        bpmn, dmn = [], []
+        for name, content in self.files.items():
+            lower = name.lower()
+            if lower.endswith(".json"):
+                self._read_form(name, content)
+            elif lower.endswith(BPMN_SUFFIXES) or lower.endswith(".dmn"):
+                try:
+                    tree = parse_xml(content)
+                except UnsafeXml as exc:
+                    self.problem(name, str(exc), exc.line)
+                    continue
+                self.trees[name] = tree
+                (dmn if lower.endswith(".dmn") else bpmn).append(name)
+            else:
+                self.problem(name, "unknown file type: expected .bpmn, .dmn or .json (a form)")
+        for name in dmn:
+            self._check_dmn(name)
+            try:
+                parser.add_dmn_xml(self.trees[name].getroot(), name)
+            except ValidationException as exc:
+                self._validation(exc, name)
+            except Exception as exc:  # noqa: BLE001 - SpiffWorkflow raises anything on bad DMN
+                self.problem(name, f"not a DMN file this engine can read: {exc}")
+        for name in bpmn:
+            self._check_bpmn_xml(name)
+            try:
+                parser.add_bpmn_xml(self.trees[name], name)
+            except ValidationException as exc:
+                self._validation(exc, name)
+            except Exception as exc:  # noqa: BLE001
+                self.problem(name, f"not a BPMN file this engine can read: {exc}")
+        if self.problems:
+            return {}
+        return self._build_processes(parser)
+
+    def _read_form(self, name: str, content: bytes) -> None:
+        try:
+            form = json.loads(content)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.problem(name, f"form is not valid JSON: {exc}", getattr(exc, "lineno", None))
+            return
+        if not isinstance(form, dict):
+            self.problem(name, "a form must be a JSON Schema object")
+            return
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(form)
+        except SchemaError as exc:
+            self.problem(name, f"not a valid JSON Schema: {exc.message}")
+            return
+        key = name.rsplit("/", 1)[-1][: -len(".json")]
+        self.forms[key.removesuffix(".schema")] = form
+
+    def _compile(self, file: str, node: Any, text: str, *, script: bool = False) -> None:
+        try:
+            (self.check_script if script else self.check_expression)(text)
+        except ScriptError as exc:
+            line = node.sourceline
+            if exc.line and script:
+                line = (node.sourceline or 0) + exc.line - 1
+            element = node.get("id") or _owner_id(node)
+            self.problem(file, f"script refused: {exc.message}", line, element)
+
+    def _check_bpmn_xml(self, name: str) -> None:
+        root = self.trees[name].getroot()
+        for node in root.iter(etree.Element):
+            local = etree.QName(node).localname
+            ns = etree.QName(node).namespace
+            if ns == BPMN_NS and local in UNSUPPORTED:
+                self.problem(name, UNSUPPORTED[local], node.sourceline, _owner_id(node))
+            text = (node.text or "").strip()
+            if ns == BPMN_NS and local == "script" and text:
+                self._compile(name, node, node.text, script=True)
+            elif ns == BPMN_NS and local == "conditionExpression" and text:
+                self._compile(name, node, expression_of(text) or text)
+            elif ns == BPMN_NS and local in ("timeDate", "timeDuration", "timeCycle") and text:
+                if not _ISO_LITERAL.match(text.strip("'\"")):
+                    self._compile(name, node, expression_of(text) or text)
+            elif ns == SPIFF_NS and local in ("preScript", "postScript") and text:
+                self._compile(name, node, node.text, script=True)
+            elif ns == SPIFF_NS and local == "messagePayload" and text:
+                self._compile(name, node, text)
+            elif ns == SPIFF_NS and local == "parameter" and node.get("value"):
+                self._compile(name, node, node.get("value"))
+
+    def _check_dmn(self, name: str) -> None:
+        root = self.trees[name].getroot()
+        for node in root.iter(etree.Element):
+            local = etree.QName(node).localname
+            if local != "text" or not (node.text or "").strip():
+                continue
+            parent = etree.QName(node.getparent()).localname
+            text = node.text.strip()
+            if parent in ("inputExpression", "outputEntry"):
+                self._compile(name, node, text)
+            elif parent == "inputEntry" and text != "-":
+                try:
+                    self.check_expression(text)
+                except ScriptError:
+                    self._compile(name, node, f"dmn_input {text.replace('?', 'dmn_input')}")
+
+    def _build_processes(self, parser: LoanflowParser) -> dict[str, ParsedProcess]:
+        processes: dict[str, ParsedProcess] = {}
+        for key, process_parser in parser.process_parsers.items():
+            if not process_parser.process_executable:
+                continue
+            file = process_parser.filename or "(bundle)"
+            try:
+                spec = parser.get_spec(key)
+                subs = parser.get_subprocess_specs(key, require_call_activity_specs=False)
+            except ValidationException as exc:
+                self._validation(exc, file)
+                continue
+            except SpiffWorkflowException as exc:
+                self.problem(file, str(exc))
+                continue
+            for called, sub in list(subs.items()):
+                if sub is None:
+                    found = self.resolve_process(called)
+                    if found is None:
+                        self.problem(file, f"calls process {called!r}, which is neither in this bundle nor deployed")
+                        continue
+                    subs[called] = found.spec
+                    subs.update(found.subprocess_specs)
+            parsed = ParsedProcess(key=key, name=process_parser.get_name(), file=file, spec=spec, subprocess_specs=subs)
+            for each in [spec, *(s for s in subs.values() if s is not None)]:
+                self._check_specs(file, each, parsed)
+            processes[key] = parsed
+        if not processes and not self.problems:
+            self.problem("(bundle)", "no executable process (isExecutable=\"true\") in the bundle")
+        return processes
+
+    def _check_specs(self, file: str, spec: Any, parsed: ParsedProcess) -> None:
+        tree = self.trees.get(file)
+        for task_spec in spec.task_specs.values():
+            element = getattr(task_spec, "bpmn_id", None)
+            if isinstance(task_spec, ExternalServiceTask):
+                if not self.has_topic(task_spec.topic):
+                    self.problem(
+                        file,
+                        f"service task topic {task_spec.topic!r} has no worker",
+                        _line_of(tree, element),
+                        element,
+                    )
+            elif isinstance(task_spec, HumanTask):
+                if task_spec.form_key and task_spec.form_key not in self.forms and task_spec.form_key not in self.known_forms:
+                    self.problem(
+                        file,
+                        f"user task form {task_spec.form_key!r} does not exist "
+                        f"(add {task_spec.form_key}.json to the bundle or to forms/)",
+                        _line_of(tree, element),
+                        element,
+                    )
+                for text in (task_spec.candidate_groups, task_spec.candidate_users, task_spec.assignee, task_spec.due_date):
+                    inner = expression_of(text)
+                    if inner is not None:
+                        try:
+                            self.check_expression(inner)
+                        except ScriptError as exc:
+                            self.problem(file, f"assignment expression refused: {exc.message}", _line_of(tree, element), element)
+            elif isinstance(task_spec, SubWorkflowTask):
+                continue
+            definition = getattr(task_spec, "event_definition", None)
+            if definition is not None and spec is parsed.spec and task_spec in spec.start.outputs:
+                kind = type(definition).__name__
+                if "Message" in kind:
+                    parsed.message_starts.append(definition.name)
+                elif "Timer" in kind:
+                    parsed.timer_start = True
+                form = getattr(task_spec, "extensions", {}).get("properties", {}).get("formKey")
+                parsed.start_form = parsed.start_form or form
+
+
+def _owner_id(node: Any) -> str | None:
+    while node is not None:
+        if node.get("id"):
+            value: str = node.get("id")
+            return value
+        node = node.getparent()
+    return None
+
+
+def build_deployment(
+    deployment_id: str,
+    tenant: str,
+    files: Mapping[str, bytes],
+    *,
+    has_topic: Callable[[str], bool],
+    check_expression: Callable[[str], None],
+    check_script: Callable[[str], None],
+    known_forms: Mapping[str, dict[str, Any]],
+    resolve_process: Callable[[str], ParsedProcess | None] = lambda _key: None,
+) -> ParsedDeployment:
+    """Parse and validate a bundle; raise :class:`DeploymentError` listing every problem."""
+    validator = _Validator(files, has_topic, check_expression, check_script, known_forms, resolve_process)
+    processes = validator.run()
+    if validator.problems:
+        raise DeploymentError(validator.problems)
+    for process in processes.values():
+        process.forms = validator.forms
+    return ParsedDeployment(
+        id=deployment_id,
+        tenant=tenant,
+        content_hash=content_hash(files),
+        processes=processes,
+        forms=validator.forms,
+        files=dict(files),
+    )
+
+
+class DeploymentCache:
+    """Parsed deployments by id, least recently used evicted; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, ParsedDeployment] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, deployment_id: str) -> ParsedDeployment | None:
+        with self._lock:
+            item = self._items.get(deployment_id)
+            if item is not None:
+                self._items.move_to_end(deployment_id)
+            return item
+
+    def put(self, item: ParsedDeployment) -> None:
+        with self._lock:
+            self._items[item.id] = item
+            self._items.move_to_end(item.id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __iter__(self) -> Iterable[ParsedDeployment]:
+        with self._lock:
+            return iter(list(self._items.values()))
