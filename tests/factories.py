@@ -51,8 +51,31 @@ def echo(data: EchoIn) -> EchoOut:
     return EchoOut(echoed=data.value, calls=calls)
 
 
+class SlowIn(BaseModel):
+    ledger: str
+    key: str
+
+
+class SlowOut(BaseModel):
+    pid: int
+
+
+@worker("test.slow", retries=3, backoff=0.0)
+def slow(data: SlowIn) -> SlowOut:
+    """Append to a ledger file, then take as long as LOANFLOW_TEST_SLOW_SECONDS says."""
+    import os
+    import time
+
+    with open(data.ledger, "a", encoding="utf-8") as ledger:
+        ledger.write(f"start {data.key} {os.getpid()}\n")
+    time.sleep(float(os.environ.get("LOANFLOW_TEST_SLOW_SECONDS", "0")))
+    with open(data.ledger, "a", encoding="utf-8") as ledger:
+        ledger.write(f"done {data.key} {os.getpid()}\n")
+    return SlowOut(pid=os.getpid())
+
+
 def registry() -> WorkerRegistry:
-    return WorkerRegistry([*BUILTIN_WORKERS, echo])
+    return WorkerRegistry([*BUILTIN_WORKERS, echo, slow])
 
 
 def assert_round_trip(engine: Engine, instance_id: str) -> None:

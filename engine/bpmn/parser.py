@@ -212,8 +212,13 @@ class HumanTaskParser(_LoanflowTaskParser):
 class DecisionTaskParser(_LoanflowTaskParser):
     """``businessRuleTask`` naming its DMN decision in either dialect."""
 
+    @staticmethod
+    def get_decision_ref(node: Any) -> str | None:
+        ref: str | None = SpiffTaskParser._parse_extensions(node).get("calledDecisionId")
+        return ref or _camunda(node, "decisionRef")
+
     def create_task(self) -> Any:
-        ref = self.parse_extensions().get("calledDecisionId") or _camunda(self.node, "decisionRef")
+        ref = self.get_decision_ref(self.node)
         if not ref:
             raise ValidationException(
                 "a business rule task needs a decision: spiffworkflow:calledDecisionId or "
