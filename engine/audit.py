@@ -16,13 +16,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Connection, select
 
-from loanflow.engine.store.models import AuditEvent
+from loanflow.engine.store.models import audit_table
 
 __all__ = ["GENESIS", "AuditRecord", "ChainReport", "sm3_hex", "verify_chain"]
 
 #: the "previous hash" of a stream's first event
 GENESIS = "0" * 64
-audit_table = AuditEvent.__table__
 
 
 def sm3_hex(payload: bytes) -> str:
@@ -32,7 +31,9 @@ def sm3_hex(payload: bytes) -> str:
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    ).encode()
 
 
 @dataclass
@@ -43,7 +44,9 @@ class AuditRecord:
     data: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None
 
-    def seal(self, *, tenant: str, stream: str, seq: int, at: datetime, prev_hash: str) -> dict[str, Any]:
+    def seal(
+        self, *, tenant: str, stream: str, seq: int, at: datetime, prev_hash: str
+    ) -> dict[str, Any]:
         row = {
             "tenant": tenant,
             "stream": stream,
@@ -112,7 +115,9 @@ def verify_chain(conn: Connection, stream: str, expected_head: str | None = None
     count = 0
     for count, row in enumerate(rows, start=1):
         if row["seq"] != count:
-            return ChainReport(stream, count, False, count, f"sequence number {row['seq']} out of place")
+            return ChainReport(
+                stream, count, False, count, f"sequence number {row['seq']} out of place"
+            )
         if row["prev_hash"] != prev:
             return ChainReport(stream, count, False, count, "does not link to the event before it")
         if event_hash(dict(row)) != row["hash"]:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy import Engine as SqlEngine
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -24,6 +22,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Engine as SqlEngine
 
 from loanflow.engine.audit import GENESIS, AuditRecord, seal_all
 from loanflow.engine.bpmn.serializer import SERIALIZER_VERSION, dump_state, load_state
@@ -44,20 +44,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 from loanflow.engine.store.models import (  # noqa: E402
-    AuditEvent,
-    Job,
-    MessageSubscription,
-    ProcessInstance,
-    TaskCandidate,
-    UserTask,
+    audit_table,
+    candidates_table,
+    instances_table,
+    jobs_table,
+    subscriptions_table,
+    user_tasks_table,
 )
 
-instances = ProcessInstance.__table__
-jobs = Job.__table__
-user_tasks = UserTask.__table__
-candidates = TaskCandidate.__table__
-subscriptions = MessageSubscription.__table__
-audit = AuditEvent.__table__
+instances = instances_table
+jobs = jobs_table
+user_tasks = user_tasks_table
+candidates = candidates_table
+subscriptions = subscriptions_table
+audit = audit_table
 
 
 class StaleInstance(Conflict):
@@ -171,7 +171,9 @@ class Runtime:
         variables: dict[str, Any],
         actor: str | None,
     ) -> Loaded:
-        workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=self.script_engine)
+        workflow = BpmnWorkflow(
+            process.spec, process.subprocess_specs, script_engine=self.script_engine
+        )
         workflow.task_tree.data.update(variables)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(variables)
@@ -190,7 +192,9 @@ class Runtime:
             new=True,
         )
 
-    def load(self, conn: Connection, tenant: str | None, instance_id: str, *, lock: bool = False) -> Loaded:
+    def load(
+        self, conn: Connection, tenant: str | None, instance_id: str, *, lock: bool = False
+    ) -> Loaded:
         query = select(
             instances.c.tenant,
             instances.c.definition_id,
@@ -243,7 +247,9 @@ class Runtime:
             if isinstance(spec, BusinessRuleTaskMixin):
                 table = spec.dmnEngine.decision_table
                 outputs = {o.name: task.data.get(o.name) for o in table.outputs if o.name}
-                decisions.append({"element": spec.bpmn_id, "decision": table.id, "outputs": outputs})
+                decisions.append(
+                    {"element": spec.bpmn_id, "decision": table.id, "outputs": outputs}
+                )
 
         with self.guard(loaded):
             loaded.workflow.do_engine_steps(did_complete_task=did_complete)
@@ -278,14 +284,22 @@ class Runtime:
             if isinstance(spec, ExternalServiceTask):
                 if task.state == TaskState.STARTED and JOB_KEY not in internal:
                     effects.jobs.append(self._job_row(loaded, task, now))
-                elif JOB_KEY in internal and task.state & TaskState.FINISHED_MASK and CLOSED_KEY not in internal:
+                elif (
+                    JOB_KEY in internal
+                    and task.state & TaskState.FINISHED_MASK
+                    and CLOSED_KEY not in internal
+                ):
                     internal[CLOSED_KEY] = True
                     if task.state != TaskState.COMPLETED:
                         effects.cancelled_jobs.append(internal[JOB_KEY])
             elif spec.manual:
                 if task.state == TaskState.READY and PROJECTED_KEY not in internal:
                     self._project(loaded, task, now, effects)
-                elif PROJECTED_KEY in internal and task.state != TaskState.READY and CLOSED_KEY not in internal:
+                elif (
+                    PROJECTED_KEY in internal
+                    and task.state != TaskState.READY
+                    and CLOSED_KEY not in internal
+                ):
                     internal[CLOSED_KEY] = True
                     state = "completed" if task.state == TaskState.COMPLETED else "cancelled"
                     effects.closed_tasks.append((str(task.id), state))
@@ -348,8 +362,12 @@ class Runtime:
                 "completed_by": None,
             }
         )
-        effects.task_candidates.extend({"task_id": task_id, "kind": "group", "value": g} for g in groups)
-        effects.task_candidates.extend({"task_id": task_id, "kind": "user", "value": u} for u in users)
+        effects.task_candidates.extend(
+            {"task_id": task_id, "kind": "group", "value": g} for g in groups
+        )
+        effects.task_candidates.extend(
+            {"task_id": task_id, "kind": "user", "value": u} for u in users
+        )
 
     def _names(self, task: Any, text: str | None) -> list[str]:
         if not text:
@@ -410,18 +428,26 @@ class Runtime:
                 continue
             try:
                 keys[prop.name] = env.evaluate(prop.retrieval_expression, task.data)
-            except Exception:  # noqa: BLE001 - not known yet: matched only by what is known
+            except Exception:  # noqa: BLE001 - unknown yet: matched only by what is known
                 continue
-        return json.loads(json.dumps(keys, default=str))
+        plain: dict[str, Any] = json.loads(json.dumps(keys, default=str))
+        return plain
 
     # -- saving -------------------------------------------------------------------------
 
     def save(self, conn: Connection, loaded: Loaded, actor: str | None = None) -> Effects:
         effects = self.derive(loaded)
         for job in effects.jobs:
-            loaded.record("job.created", job_id=job["id"], topic=job["topic"], element=job["element_id"])
+            loaded.record(
+                "job.created", job_id=job["id"], topic=job["topic"], element=job["element_id"]
+            )
         for task in effects.tasks:
-            loaded.record("task.created", task_id=task["id"], element=task["element_id"], groups=task["candidate_groups"])
+            loaded.record(
+                "task.created",
+                task_id=task["id"],
+                element=task["element_id"],
+                groups=task["candidate_groups"],
+            )
         now = self.clock.now()
         workflow = loaded.workflow
         workflow.bpmn_events = []
@@ -469,20 +495,27 @@ class Runtime:
                 .values(**values)
             )
             if result.rowcount != 1:
-                raise StaleInstance(f"process instance {loaded.id} was changed by another command; try again")
+                raise StaleInstance(
+                    f"process instance {loaded.id} was changed by another command; try again"
+                )
         self._write_effects(conn, loaded, effects, now)
         if rows:
             conn.execute(insert(audit), rows)
         loaded.version += 1
         return effects
 
-    def _write_effects(self, conn: Connection, loaded: Loaded, effects: Effects, now: datetime) -> None:
+    def _write_effects(
+        self, conn: Connection, loaded: Loaded, effects: Effects, now: datetime
+    ) -> None:
         if effects.jobs:
             conn.execute(insert(jobs), effects.jobs)
         if effects.cancelled_jobs:
             conn.execute(
                 update(jobs)
-                .where(jobs.c.id.in_(effects.cancelled_jobs), jobs.c.state.in_(("ready", "locked", "failed")))
+                .where(
+                    jobs.c.id.in_(effects.cancelled_jobs),
+                    jobs.c.state.in_(("ready", "locked", "failed")),
+                )
                 .values(state="cancelled", completed_at=now, lock_owner=None, lock_expires_at=None)
             )
         for job_id, values in loaded.job_updates:
@@ -496,7 +529,9 @@ class Runtime:
             conn.execute(
                 update(user_tasks)
                 .where(user_tasks.c.id == task_id)
-                .values(state=state, completed_at=now, completed_by=by if state == "completed" else None)
+                .values(
+                    state=state, completed_at=now, completed_by=by if state == "completed" else None
+                )
             )
             conn.execute(delete(candidates).where(candidates.c.task_id == task_id))
         if not loaded.new:
@@ -514,16 +549,18 @@ class _SpiffErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, LoanflowError):
-            return False
+            return
         if isinstance(exc, WorkflowTaskException):
             task = getattr(exc, "task", None)
             element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
             cause = getattr(exc, "error", None) or getattr(exc, "exception", None) or exc
             detail = getattr(cause, "message", None) or str(cause)
             line = getattr(exc, "line_number", None) or getattr(cause, "line", None) or None
-            raise ProcessError(f"{element or 'a task'} failed: {detail}", element=element, line=line) from exc
+            raise ProcessError(
+                f"{element or 'a task'} failed: {detail}", element=element, line=line
+            ) from exc
         raise ProcessError(f"the diagram failed: {type(exc).__name__}: {exc}") from exc
 
 

@@ -24,10 +24,16 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from loanflow.engine.bpmn.parser import LoanflowParser, UnsafeXml, parse_xml
-from loanflow.engine.bpmn.specs import ExternalServiceTask, HumanTask, _ISO_LITERAL, expression_of
+from loanflow.engine.bpmn.specs import _ISO_LITERAL, ExternalServiceTask, HumanTask, expression_of
 from loanflow.engine.errors import DeploymentError, Problem, ScriptError
 
-__all__ = ["DeploymentCache", "ParsedDeployment", "ParsedProcess", "build_deployment", "packaged_forms"]
+__all__ = [
+    "DeploymentCache",
+    "ParsedDeployment",
+    "ParsedProcess",
+    "build_deployment",
+    "packaged_forms",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +120,9 @@ class _Validator:
         self.trees: dict[str, Any] = {}
         self.forms: dict[str, dict[str, Any]] = {}
 
-    def problem(self, file: str, message: str, line: int | None = None, element: str | None = None) -> None:
+    def problem(
+        self, file: str, message: str, line: int | None = None, element: str | None = None
+    ) -> None:
         self.problems.append(Problem(file=file, message=message, line=line, element=element))
 
     def _validation(self, exc: ValidationException, default_file: str) -> None:
@@ -130,7 +138,8 @@ class _Validator:
             self.problem("(bundle)", f"more than {MAX_FILES} files in one deployment")
             return {}
         parser = LoanflowParser()
-        bpmn, dmn = [], []
+        bpmn: list[str] = []
+        dmn: list[str] = []
         for name, content in self.files.items():
             lower = name.lower()
             if lower.endswith(".json"):
@@ -159,7 +168,7 @@ class _Validator:
                 parser.add_bpmn_xml(self.trees[name], name)
             except ValidationException as exc:
                 self._validation(exc, name)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - likewise on BPMN it cannot read
                 self.problem(name, f"not a BPMN file this engine can read: {exc}")
         if self.problems:
             return {}
@@ -252,16 +261,22 @@ class _Validator:
                 if sub is None:
                     found = self.resolve_process(called)
                     if found is None:
-                        self.problem(file, f"calls process {called!r}, which is neither in this bundle nor deployed")
+                        self.problem(
+                            file,
+                            f"calls process {called!r}, which is neither in this bundle "
+                            "nor deployed",
+                        )
                         continue
                     subs[called] = found.spec
                     subs.update(found.subprocess_specs)
-            parsed = ParsedProcess(key=key, name=process_parser.get_name(), file=file, spec=spec, subprocess_specs=subs)
+            parsed = ParsedProcess(
+                key=key, name=process_parser.get_name(), file=file, spec=spec, subprocess_specs=subs
+            )
             for each in [spec, *(s for s in subs.values() if s is not None)]:
                 self._check_specs(file, each, parsed)
             processes[key] = parsed
         if not processes and not self.problems:
-            self.problem("(bundle)", "no executable process (isExecutable=\"true\") in the bundle")
+            self.problem("(bundle)", 'no executable process (isExecutable="true") in the bundle')
         return processes
 
     def _check_specs(self, file: str, spec: Any, parsed: ParsedProcess) -> None:
@@ -277,7 +292,11 @@ class _Validator:
                         element,
                     )
             elif isinstance(task_spec, HumanTask):
-                if task_spec.form_key and task_spec.form_key not in self.forms and task_spec.form_key not in self.known_forms:
+                if (
+                    task_spec.form_key
+                    and task_spec.form_key not in self.forms
+                    and task_spec.form_key not in self.known_forms
+                ):
                     self.problem(
                         file,
                         f"user task form {task_spec.form_key!r} does not exist "
@@ -285,13 +304,23 @@ class _Validator:
                         _line_of(tree, element),
                         element,
                     )
-                for text in (task_spec.candidate_groups, task_spec.candidate_users, task_spec.assignee, task_spec.due_date):
+                for text in (
+                    task_spec.candidate_groups,
+                    task_spec.candidate_users,
+                    task_spec.assignee,
+                    task_spec.due_date,
+                ):
                     inner = expression_of(text)
                     if inner is not None:
                         try:
                             self.check_expression(inner)
                         except ScriptError as exc:
-                            self.problem(file, f"assignment expression refused: {exc.message}", _line_of(tree, element), element)
+                            self.problem(
+                                file,
+                                f"assignment expression refused: {exc.message}",
+                                _line_of(tree, element),
+                                element,
+                            )
             elif isinstance(task_spec, SubWorkflowTask):
                 continue
             definition = getattr(task_spec, "event_definition", None)
@@ -326,7 +355,9 @@ def build_deployment(
     resolve_process: Callable[[str], ParsedProcess | None] = lambda _key: None,
 ) -> ParsedDeployment:
     """Parse and validate a bundle; raise :class:`DeploymentError` listing every problem."""
-    validator = _Validator(files, has_topic, check_expression, check_script, known_forms, resolve_process)
+    validator = _Validator(
+        files, has_topic, check_expression, check_script, known_forms, resolve_process
+    )
     processes = validator.run()
     if validator.problems:
         raise DeploymentError(validator.problems)

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
-from sqlalchemy import Engine as SqlEngine
-from sqlalchemy.exc import IntegrityError
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy.exc import IntegrityError
 
 from loanflow.engine.audit import GENESIS, AuditRecord, ChainReport, seal_all, verify_chain
 from loanflow.engine.bpmn.scripting import LoanflowScriptEngine
@@ -44,7 +44,11 @@ from loanflow.engine.jobs import JobService, append_audit, incidents
 from loanflow.engine.sandbox import Sandbox
 from loanflow.engine.settings import SHARED_TENANT, EngineSettings
 from loanflow.engine.store.db import connect, migrate
-from loanflow.engine.store.models import Deployment, DeploymentFile, ProcessDefinition
+from loanflow.engine.store.models import (
+    definitions_table,
+    deployment_files_table,
+    deployments_table,
+)
 from loanflow.engine.views import (
     DefinitionInfo,
     DeploymentInfo,
@@ -59,9 +63,9 @@ from loanflow.workers.registry import WorkerRegistry
 __all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
-deployments = Deployment.__table__
-deployment_files = DeploymentFile.__table__
-definitions = ProcessDefinition.__table__
+deployments = deployments_table
+deployment_files = deployment_files_table
+definitions = definitions_table
 TENANT_RE = re.compile(r"^(\*|[a-z][a-z0-9_-]{0,62})$")
 
 
@@ -107,7 +111,9 @@ class Engine:
             command_retries=self.settings.command_retries,
             on_jobs=self._notify,
         )
-        self.jobs = JobService(self.rt, self.settings.job_lock_seconds, self.settings.retry_backoff_max)
+        self.jobs = JobService(
+            self.rt, self.settings.job_lock_seconds, self.settings.retry_backoff_max
+        )
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -127,11 +133,15 @@ class Engine:
 
     def _worker_policy(self, spec: ExternalServiceTask) -> tuple[int, float]:
         definition = self.workers.get(spec.topic)
-        retries = spec.retries if spec.retries is not None else (
-            definition.retries if definition else self.settings.default_retries
+        retries = (
+            spec.retries
+            if spec.retries is not None
+            else (definition.retries if definition else self.settings.default_retries)
         )
-        backoff = spec.retry_backoff if spec.retry_backoff is not None else (
-            definition.backoff if definition else 10.0
+        backoff = (
+            spec.retry_backoff
+            if spec.retry_backoff is not None
+            else (definition.backoff if definition else 10.0)
         )
         return retries, backoff
 
@@ -157,7 +167,9 @@ class Engine:
         try:
             with self.rt.transaction() as conn:
                 existing = conn.execute(
-                    select(deployments).where(deployments.c.tenant == tenant, deployments.c.content_hash == digest)
+                    select(deployments).where(
+                        deployments.c.tenant == tenant, deployments.c.content_hash == digest
+                    )
                 ).one_or_none()
                 if existing is not None:
                     return self._deployment_info(conn, existing, created=False)
@@ -176,15 +188,32 @@ class Engine:
                 label = name or ", ".join(sorted(raw))[:200]
                 conn.execute(
                     insert(deployments),
-                    {"id": deployment_id, "tenant": tenant, "name": label, "content_hash": digest, "created_at": now, "created_by": actor},
+                    {
+                        "id": deployment_id,
+                        "tenant": tenant,
+                        "name": label,
+                        "content_hash": digest,
+                        "created_at": now,
+                        "created_by": actor,
+                    },
                 )
                 conn.execute(
                     insert(deployment_files),
-                    [{"deployment_id": deployment_id, "name": n, "kind": n.rsplit(".", 1)[-1].lower(), "content": c} for n, c in raw.items()],
+                    [
+                        {
+                            "deployment_id": deployment_id,
+                            "name": n,
+                            "kind": n.rsplit(".", 1)[-1].lower(),
+                            "content": c,
+                        }
+                        for n, c in raw.items()
+                    ],
                 )
                 for key, process in parsed.processes.items():
                     latest = conn.execute(
-                        select(func.max(definitions.c.version)).where(definitions.c.tenant == tenant, definitions.c.key == key)
+                        select(func.max(definitions.c.version)).where(
+                            definitions.c.tenant == tenant, definitions.c.key == key
+                        )
                     ).scalar()
                     process.version = (latest or 0) + 1
                     process.definition_id = new_id()
@@ -207,39 +236,75 @@ class Engine:
                     self._definitions[process.definition_id] = (deployment_id, key)
                 record = AuditRecord(
                     "deployment.created",
-                    {"deployment_id": deployment_id, "files": {n: content_hash({n: c}) for n, c in raw.items()},
-                     "processes": {k: p.version for k, p in parsed.processes.items()}},
+                    {
+                        "deployment_id": deployment_id,
+                        "files": {n: content_hash({n: c}) for n, c in raw.items()},
+                        "processes": {k: p.version for k, p in parsed.processes.items()},
+                    },
                     actor,
                 )
                 self._append_stream(conn, tenant, f"deployments:{tenant}", [record], now)
-                info = self._deployment_info(conn, conn.execute(select(deployments).where(deployments.c.id == deployment_id)).one())
+                info = self._deployment_info(
+                    conn,
+                    conn.execute(
+                        select(deployments).where(deployments.c.id == deployment_id)
+                    ).one(),
+                )
         except IntegrityError as exc:
-            raise Conflict("another deployment of the same processes happened at the same time; deploy again") from exc
+            raise Conflict(
+                "another deployment of the same processes happened at the same time; deploy again"
+            ) from exc
         self.cache.put(parsed)
         for process in parsed.processes.values():
             if process.timer_start:
                 self.start(tenant, process.key, actor="timer-start")
         return info
 
-    def _append_stream(self, conn: Connection, tenant: str, stream: str, records: list[AuditRecord], now: datetime) -> None:
+    def _append_stream(
+        self, conn: Connection, tenant: str, stream: str, records: list[AuditRecord], now: datetime
+    ) -> None:
         last = conn.execute(
-            select(audit.c.seq, audit.c.hash).where(audit.c.stream == stream).order_by(audit.c.seq.desc()).limit(1)
+            select(audit.c.seq, audit.c.hash)
+            .where(audit.c.stream == stream)
+            .order_by(audit.c.seq.desc())
+            .limit(1)
         ).one_or_none()
-        rows, _, _ = seal_all(records, tenant=tenant, stream=stream, seq=last.seq if last else 0, head=last.hash if last else GENESIS, at=now)
+        rows, _, _ = seal_all(
+            records,
+            tenant=tenant,
+            stream=stream,
+            seq=last.seq if last else 0,
+            head=last.hash if last else GENESIS,
+            at=now,
+        )
         conn.execute(insert(audit), rows)
 
     def _deployment_info(self, conn: Connection, row: Any, created: bool = True) -> DeploymentInfo:
-        defs = conn.execute(select(definitions).where(definitions.c.deployment_id == row.id).order_by(definitions.c.key)).all()
+        defs = conn.execute(
+            select(definitions)
+            .where(definitions.c.deployment_id == row.id)
+            .order_by(definitions.c.key)
+        ).all()
         return DeploymentInfo(
-            id=row.id, tenant=row.tenant, name=row.name, created_at=row.created_at,
-            definitions=[self._definition_info(d) for d in defs], created=created,
+            id=row.id,
+            tenant=row.tenant,
+            name=row.name,
+            created_at=row.created_at,
+            definitions=[self._definition_info(d) for d in defs],
+            created=created,
         )
 
     @staticmethod
     def _definition_info(row: Any) -> DefinitionInfo:
         return DefinitionInfo(
-            id=row.id, tenant=row.tenant, key=row.key, version=row.version, name=row.name,
-            deployment_id=row.deployment_id, start_form=row.start_form, message_starts=list(row.message_starts or []),
+            id=row.id,
+            tenant=row.tenant,
+            key=row.key,
+            version=row.version,
+            name=row.name,
+            deployment_id=row.deployment_id,
+            start_form=row.start_form,
+            message_starts=list(row.message_starts or []),
         )
 
     def definitions(self, tenant: str) -> list[DefinitionInfo]:
@@ -250,7 +315,9 @@ class Engine:
     def _definitions_in(self, conn: Connection, tenant: str) -> list[DefinitionInfo]:
         if True:
             rows = conn.execute(
-                select(definitions).where(definitions.c.tenant.in_((tenant, SHARED_TENANT))).order_by(definitions.c.key, definitions.c.version)
+                select(definitions)
+                .where(definitions.c.tenant.in_((tenant, SHARED_TENANT)))
+                .order_by(definitions.c.key, definitions.c.version)
             ).all()
         newest: dict[str, Any] = {}
         for row in rows:
@@ -282,7 +349,9 @@ class Engine:
         where = self._definitions.get(definition_id)
         if where is None:
             row = conn.execute(
-                select(definitions.c.deployment_id, definitions.c.key).where(definitions.c.id == definition_id)
+                select(definitions.c.deployment_id, definitions.c.key).where(
+                    definitions.c.id == definition_id
+                )
             ).one_or_none()
             if row is None:
                 raise NotFound(f"process definition {definition_id} not found")
@@ -295,16 +364,27 @@ class Engine:
     def _reparse(self, conn: Connection, deployment_id: str) -> ParsedDeployment:
         """Rebuild a deployment's specs from its stored files (after a restart or eviction)."""
         dep = conn.execute(select(deployments).where(deployments.c.id == deployment_id)).one()
-        files = {r.name: r.content for r in conn.execute(select(deployment_files).where(deployment_files.c.deployment_id == deployment_id))}
+        files = {
+            r.name: r.content
+            for r in conn.execute(
+                select(deployment_files).where(deployment_files.c.deployment_id == deployment_id)
+            )
+        }
         parsed = build_deployment(
-            deployment_id, dep.tenant, files,
-            has_topic=lambda _topic: True,  # validated when deployed; a removed worker must not hide old instances
+            deployment_id,
+            dep.tenant,
+            files,
+            has_topic=lambda _topic: (
+                True
+            ),  # validated when deployed; a removed worker must not hide old instances
             check_expression=lambda _s: None,
             check_script=lambda _s: None,
             known_forms=self.forms(),
             resolve_process=lambda key: self._latest_or_none(conn, dep.tenant, key),
         )
-        for row in conn.execute(select(definitions).where(definitions.c.deployment_id == deployment_id)):
+        for row in conn.execute(
+            select(definitions).where(definitions.c.deployment_id == deployment_id)
+        ):
             if row.key in parsed.processes:
                 parsed.processes[row.key].definition_id = row.id
                 parsed.processes[row.key].version = row.version
@@ -320,7 +400,8 @@ class Engine:
             process = self._resolve(conn, row.id)
             content = conn.execute(
                 select(deployment_files.c.content).where(
-                    deployment_files.c.deployment_id == row.deployment_id, deployment_files.c.name == process.file
+                    deployment_files.c.deployment_id == row.deployment_id,
+                    deployment_files.c.name == process.file,
                 )
             ).scalar_one()
         return process.file, bytes(content)
@@ -339,16 +420,25 @@ class Engine:
         """Start the newest version of ``process_key`` and run it until it waits."""
         _tenant(tenant)
         data = check_json(dict(variables) if variables is not None else None)
-        if business_key is not None and (not isinstance(business_key, str) or not 0 < len(business_key) <= 200):
-            raise InvalidInput("business_key must be a string of 1 to 200 characters", {"business_key": "1..200 characters"})
+        if business_key is not None and (
+            not isinstance(business_key, str) or not 0 < len(business_key) <= 200
+        ):
+            raise InvalidInput(
+                "business_key must be a string of 1 to 200 characters",
+                {"business_key": "1..200 characters"},
+            )
         with self.rt.transaction() as conn:
             process = self._latest(conn, tenant, process_key)
             if process.start_form:
                 self._validate_form(process, process.start_form, data)
             loaded = self.rt.new_instance(tenant, process, business_key, data, actor)
             loaded.record(
-                "instance.started", actor, process_key=process_key, version=process.version,
-                business_key=business_key, variables=sorted(data),
+                "instance.started",
+                actor,
+                process_key=process_key,
+                version=process.version,
+                business_key=business_key,
+                variables=sorted(data),
             )
             self.rt.run(loaded)
             effects = self.rt.save(conn, loaded, actor)
@@ -359,11 +449,20 @@ class Engine:
     def _info(self, loaded: Loaded, state: str) -> InstanceInfo:
         now = self.clock.now()
         return InstanceInfo(
-            id=loaded.id, tenant=loaded.tenant, process_key=loaded.process_key, definition_id=loaded.definition_id,
-            business_key=loaded.business_key, state=state, version=loaded.version, created_at=now, updated_at=now,
+            id=loaded.id,
+            tenant=loaded.tenant,
+            process_key=loaded.process_key,
+            definition_id=loaded.definition_id,
+            business_key=loaded.business_key,
+            state=state,
+            version=loaded.version,
+            created_at=now,
+            updated_at=now,
         )
 
-    def get_instance(self, tenant: str | None, instance_id: str, *, variables: bool = True) -> InstanceInfo:
+    def get_instance(
+        self, tenant: str | None, instance_id: str, *, variables: bool = True
+    ) -> InstanceInfo:
         with self.db.connect() as conn:
             query = select(instances).where(instances.c.id == instance_id)
             if tenant is not None:
@@ -372,10 +471,22 @@ class Engine:
             if row is None:
                 raise NotFound(f"process instance {instance_id} not found")
             data = self._variables(conn, row) if variables else None
-            tasks = [self._task_info(t) for t in conn.execute(
-                select(user_tasks).where(user_tasks.c.instance_id == instance_id, user_tasks.c.state == "open"))]
-            open_incidents = [self._incident_info(i) for i in conn.execute(
-                select(incidents).where(incidents.c.instance_id == instance_id, incidents.c.resolved_at.is_(None)))]
+            tasks = [
+                self._task_info(t)
+                for t in conn.execute(
+                    select(user_tasks).where(
+                        user_tasks.c.instance_id == instance_id, user_tasks.c.state == "open"
+                    )
+                )
+            ]
+            open_incidents = [
+                self._incident_info(i)
+                for i in conn.execute(
+                    select(incidents).where(
+                        incidents.c.instance_id == instance_id, incidents.c.resolved_at.is_(None)
+                    )
+                )
+            ]
         return self._instance_info(row, data, tasks, open_incidents)
 
     def _variables(self, conn: Connection, row: Any) -> dict[str, Any]:
@@ -386,18 +497,34 @@ class Engine:
         merged: dict[str, Any] = {}
         if workflow.last_task is not None:
             merged.update(workflow.last_task.data)
-        for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+        for task in workflow.get_tasks(
+            state=TaskState.READY | TaskState.STARTED | TaskState.WAITING
+        ):
             merged.update(task.data)
         return merged
 
     @staticmethod
-    def _instance_info(row: Any, data: dict[str, Any] | None = None, tasks: list[UserTaskInfo] | None = None,
-                       open_incidents: list[IncidentInfo] | None = None) -> InstanceInfo:
+    def _instance_info(
+        row: Any,
+        data: dict[str, Any] | None = None,
+        tasks: list[UserTaskInfo] | None = None,
+        open_incidents: list[IncidentInfo] | None = None,
+    ) -> InstanceInfo:
         return InstanceInfo(
-            id=row.id, tenant=row.tenant, process_key=row.process_key, definition_id=row.definition_id,
-            business_key=row.business_key, state=row.state, version=row.version, created_at=row.created_at,
-            updated_at=row.updated_at, ended_at=row.ended_at, next_due=row.next_due, variables=data,
-            user_tasks=tasks or [], incidents=open_incidents or [],
+            id=row.id,
+            tenant=row.tenant,
+            process_key=row.process_key,
+            definition_id=row.definition_id,
+            business_key=row.business_key,
+            state=row.state,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            ended_at=row.ended_at,
+            next_due=row.next_due,
+            variables=data,
+            user_tasks=tasks or [],
+            incidents=open_incidents or [],
         )
 
     def instances(
@@ -410,34 +537,64 @@ class Engine:
         limit: int = 50,
         offset: int = 0,
     ) -> list[InstanceInfo]:
-        query = select(instances.c[tuple(c for c in instances.c.keys() if c != "data")]) if False else select(
-            *[c for c in instances.c if c.name != "data"])
-        for column, value in (("tenant", tenant), ("state", state), ("business_key", business_key), ("process_key", process_key)):
+        query = select(*[c for c in instances.c if c.name != "data"])
+        for column, value in (
+            ("tenant", tenant),
+            ("state", state),
+            ("business_key", business_key),
+            ("process_key", process_key),
+        ):
             if value is not None:
                 query = query.where(instances.c[column] == value)
-        query = query.order_by(instances.c.created_at.desc(), instances.c.id).limit(min(max(limit, 1), 500)).offset(max(offset, 0))
+        query = (
+            query.order_by(instances.c.created_at.desc(), instances.c.id)
+            .limit(min(max(limit, 1), 500))
+            .offset(max(offset, 0))
+        )
         with self.db.connect() as conn:
             return [self._instance_info(r) for r in conn.execute(query)]
 
-    def cancel(self, tenant: str | None, instance_id: str, *, actor: str | None = None, reason: str | None = None) -> None:
+    def cancel(
+        self,
+        tenant: str | None,
+        instance_id: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         with self.rt.transaction() as conn:
             loaded = self.rt.load(conn, tenant, instance_id)
             with self.rt.guard(loaded):
                 loaded.workflow.cancel()
             loaded.record("instance.cancelled", actor, reason=reason)
             self.rt.save(conn, loaded, actor)
-            conn.execute(update(instances).where(instances.c.id == instance_id).values(state="cancelled", ended_at=self.clock.now(), next_due=None))
+            conn.execute(
+                update(instances)
+                .where(instances.c.id == instance_id)
+                .values(state="cancelled", ended_at=self.clock.now(), next_due=None)
+            )
 
     # -- user tasks ---------------------------------------------------------------------
 
     @staticmethod
     def _task_info(row: Any) -> UserTaskInfo:
         return UserTaskInfo(
-            id=row.id, tenant=row.tenant, instance_id=row.instance_id, process_key=row.process_key,
-            business_key=row.business_key, element_id=row.element_id, name=row.name, form_key=row.form_key,
-            candidate_groups=list(row.candidate_groups or []), candidate_users=list(row.candidate_users or []),
-            assignee=row.assignee, due_at=row.due_at, state=row.state, created_at=row.created_at,
-            completed_at=row.completed_at, completed_by=row.completed_by,
+            id=row.id,
+            tenant=row.tenant,
+            instance_id=row.instance_id,
+            process_key=row.process_key,
+            business_key=row.business_key,
+            element_id=row.element_id,
+            name=row.name,
+            form_key=row.form_key,
+            candidate_groups=list(row.candidate_groups or []),
+            candidate_users=list(row.candidate_users or []),
+            assignee=row.assignee,
+            due_at=row.due_at,
+            state=row.state,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+            completed_by=row.completed_by,
         )
 
     def user_tasks(
@@ -466,9 +623,15 @@ class Engine:
             if user is not None:
                 who.append(and_(candidates.c.kind == "user", candidates.c.value == user))
             eligible = select(candidates.c.task_id).where(or_(*who))
-            mine = user_tasks.c.assignee == user if user is not None else False
-            query = query.where(or_(user_tasks.c.id.in_(eligible), mine))
-        query = query.order_by(user_tasks.c.created_at, user_tasks.c.id).limit(min(max(limit, 1), 500)).offset(max(offset, 0))
+            eligible_or_mine: ColumnElement[bool] = user_tasks.c.id.in_(eligible)
+            if user is not None:
+                eligible_or_mine = or_(eligible_or_mine, user_tasks.c.assignee == user)
+            query = query.where(eligible_or_mine)
+        query = (
+            query.order_by(user_tasks.c.created_at, user_tasks.c.id)
+            .limit(min(max(limit, 1), 500))
+            .offset(max(offset, 0))
+        )
         with self.db.connect() as conn:
             return [self._task_info(r) for r in conn.execute(query)]
 
@@ -491,7 +654,14 @@ class Engine:
     def unclaim(self, tenant: str | None, task_id: str, user: str) -> None:
         self._assign(tenant, task_id, None, "task.unclaimed", by=user)
 
-    def _assign(self, tenant: str | None, task_id: str, assignee: str | None, kind: str, by: str | None = None) -> None:
+    def _assign(
+        self,
+        tenant: str | None,
+        task_id: str,
+        assignee: str | None,
+        kind: str,
+        by: str | None = None,
+    ) -> None:
         actor = by or assignee
         with self.rt.transaction() as conn:
             row = self._task_row(conn, tenant, task_id)
@@ -501,11 +671,26 @@ class Engine:
                 raise Conflict(f"user task {task_id} is already claimed by {row.assignee}")
             if assignee is None and row.assignee is not None and row.assignee != by:
                 raise Conflict(f"user task {task_id} is claimed by {row.assignee}, not by {by}")
-            conn.execute(update(user_tasks).where(user_tasks.c.id == task_id, user_tasks.c.state == "open").values(assignee=assignee))
-            append_audit(conn, row.tenant, row.instance_id, [AuditRecord(kind, {"task_id": task_id, "element": row.element_id}, actor)], self.clock.now())
+            conn.execute(
+                update(user_tasks)
+                .where(user_tasks.c.id == task_id, user_tasks.c.state == "open")
+                .values(assignee=assignee)
+            )
+            append_audit(
+                conn,
+                row.tenant,
+                row.instance_id,
+                [AuditRecord(kind, {"task_id": task_id, "element": row.element_id}, actor)],
+                self.clock.now(),
+            )
 
     def complete_user_task(
-        self, tenant: str | None, task_id: str, data: Mapping[str, Any] | None = None, *, actor: str | None = None
+        self,
+        tenant: str | None,
+        task_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        actor: str | None = None,
     ) -> InstanceInfo:
         """Validate ``data`` against the task's form, complete it and run on."""
         payload = check_json(dict(data) if data is not None else None, "data")
@@ -528,7 +713,9 @@ class Engine:
                     task.data.update(payload)
                 task.run()
             loaded.closed_tasks[task_id] = ("completed", actor)
-            loaded.record("task.completed", actor, task_id=task_id, element=row.element_id, data=payload)
+            loaded.record(
+                "task.completed", actor, task_id=task_id, element=row.element_id, data=payload
+            )
             self.rt.run(loaded)
             effects = self.rt.save(conn, loaded, actor)
         if effects.jobs:
@@ -549,50 +736,97 @@ class Engine:
         if validator is None:
             validator = Draft202012Validator(self.form(process, key))
             self._validators[cache_key] = validator
-        problems = {}
+        problems: dict[str, str] = {}
         for error in validator.iter_errors(data):
             path = "/".join(str(p) for p in error.absolute_path) or "(root)"
             problems.setdefault(path, error.message)
         if problems:
-            raise InvalidInput(f"data does not match form {key!r}: " + "; ".join(f"{p}: {m}" for p, m in problems.items()), problems)
+            raise InvalidInput(
+                f"data does not match form {key!r}: "
+                + "; ".join(f"{p}: {m}" for p, m in problems.items()),
+                problems,
+            )
 
     # -- jobs (see loanflow.engine.jobs) ------------------------------------------------
 
-    def fetch_and_lock(self, worker_id: str, topics: Iterable[str], max_jobs: int = 1, *,
-                       lock_seconds: float | None = None, tenants: Iterable[str] | None = None) -> list[LockedJob]:
+    def fetch_and_lock(
+        self,
+        worker_id: str,
+        topics: Iterable[str],
+        max_jobs: int = 1,
+        *,
+        lock_seconds: float | None = None,
+        tenants: Iterable[str] | None = None,
+    ) -> list[LockedJob]:
         return self.jobs.fetch_and_lock(worker_id, topics, max_jobs, lock_seconds, tenants)
 
-    def complete_job(self, job_id: str, worker_id: str, output: dict[str, Any] | None = None) -> None:
+    def complete_job(
+        self, job_id: str, worker_id: str, output: dict[str, Any] | None = None
+    ) -> None:
         self.jobs.complete(job_id, worker_id, output)
 
     def fail_job(self, job_id: str, worker_id: str, message: str, **kwargs: Any) -> None:
         self.jobs.fail(job_id, worker_id, message, **kwargs)
 
-    def throw_bpmn_error(self, job_id: str, worker_id: str, code: str, message: str | None = None,
-                         variables: dict[str, Any] | None = None) -> None:
+    def throw_bpmn_error(
+        self,
+        job_id: str,
+        worker_id: str,
+        code: str,
+        message: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> None:
         self.jobs.throw_bpmn_error(job_id, worker_id, code, message, variables)
 
-    def retry_job(self, job_id: str, *, tenant: str | None = None, retries: int = 1, actor: str | None = None) -> None:
+    def retry_job(
+        self, job_id: str, *, tenant: str | None = None, retries: int = 1, actor: str | None = None
+    ) -> None:
         self.jobs.retry(job_id, tenant=tenant, retries=retries, actor=actor)
 
-    def job_list(self, tenant: str | None = None, *, instance_id: str | None = None, state: str | None = None,
-                 limit: int = 100) -> list[JobInfo]:
+    def job_list(
+        self,
+        tenant: str | None = None,
+        *,
+        instance_id: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> list[JobInfo]:
         query = select(jobs)
         for column, value in (("tenant", tenant), ("instance_id", instance_id), ("state", state)):
             if value is not None:
                 query = query.where(jobs.c[column] == value)
         with self.db.connect() as conn:
             rows = conn.execute(query.order_by(jobs.c.created_at).limit(limit)).all()
-        return [JobInfo(id=r.id, tenant=r.tenant, instance_id=r.instance_id, element_id=r.element_id, topic=r.topic,
-                        state=r.state, retries=r.retries, attempts=r.attempts, error_message=r.error_message,
-                        next_attempt_at=r.next_attempt_at, lock_owner=r.lock_owner, lock_expires_at=r.lock_expires_at)
-                for r in rows]
+        return [
+            JobInfo(
+                id=r.id,
+                tenant=r.tenant,
+                instance_id=r.instance_id,
+                element_id=r.element_id,
+                topic=r.topic,
+                state=r.state,
+                retries=r.retries,
+                attempts=r.attempts,
+                error_message=r.error_message,
+                next_attempt_at=r.next_attempt_at,
+                lock_owner=r.lock_owner,
+                lock_expires_at=r.lock_expires_at,
+            )
+            for r in rows
+        ]
 
     @staticmethod
     def _incident_info(row: Any) -> IncidentInfo:
-        return IncidentInfo(id=row.id, tenant=row.tenant, instance_id=row.instance_id, job_id=row.job_id,
-                            element_id=row.element_id, message=row.message, created_at=row.created_at,
-                            resolved_at=row.resolved_at)
+        return IncidentInfo(
+            id=row.id,
+            tenant=row.tenant,
+            instance_id=row.instance_id,
+            job_id=row.job_id,
+            element_id=row.element_id,
+            message=row.message,
+            created_at=row.created_at,
+            resolved_at=row.resolved_at,
+        )
 
     def incidents(self, tenant: str | None = None, *, open_only: bool = True) -> list[IncidentInfo]:
         query = select(incidents)
@@ -601,7 +835,9 @@ class Engine:
         if open_only:
             query = query.where(incidents.c.resolved_at.is_(None))
         with self.db.connect() as conn:
-            return [self._incident_info(r) for r in conn.execute(query.order_by(incidents.c.created_at))]
+            return [
+                self._incident_info(r) for r in conn.execute(query.order_by(incidents.c.created_at))
+            ]
 
     # -- messages -----------------------------------------------------------------------
 
@@ -624,17 +860,32 @@ class Engine:
         keys = dict(correlation_keys or {})
         data = check_json(dict(payload) if payload is not None else None, "payload")
         with self.rt.transaction() as conn:
-            rows = conn.execute(select(subscriptions).where(subscriptions.c.tenant == tenant, subscriptions.c.name == name)).all()
-            matches = [r for r in rows if all(
-                (r.business_key == v) if k == "business_key" else (r.keys or {}).get(k) == v for k, v in keys.items())]
+            rows = conn.execute(
+                select(subscriptions).where(
+                    subscriptions.c.tenant == tenant, subscriptions.c.name == name
+                )
+            ).all()
+            matches = [
+                r
+                for r in rows
+                if all(
+                    (r.business_key == v) if k == "business_key" else (r.keys or {}).get(k) == v
+                    for k, v in keys.items()
+                )
+            ]
             targets = {r.instance_id for r in matches}
             if len(targets) > 1:
-                raise Conflict(f"{len(targets)} instances wait for message {name!r} with {keys}; give more correlation keys")
+                raise Conflict(
+                    f"{len(targets)} instances wait for message {name!r} with {keys}; "
+                    "give more correlation keys"
+                )
             if targets:
                 match = matches[0]
                 loaded = self.rt.load(conn, tenant, match.instance_id)
                 self._deliver(loaded, match.task_id, name, {**keys, **data})
-                loaded.record("message.correlated", actor, name=name, keys=keys, payload=sorted(data))
+                loaded.record(
+                    "message.correlated", actor, name=name, keys=keys, payload=sorted(data)
+                )
                 self.rt.run(loaded)
                 effects = self.rt.save(conn, loaded, actor)
             else:
@@ -652,23 +903,49 @@ class Engine:
                 task.data.update(payload)
             task.task_spec._update(task)
 
-    def _message_start(self, conn: Connection, tenant: str, name: str, keys: dict[str, Any],
-                       data: dict[str, Any], actor: str | None) -> tuple[Loaded, Any]:
+    def _message_start(
+        self,
+        conn: Connection,
+        tenant: str,
+        name: str,
+        keys: dict[str, Any],
+        data: dict[str, Any],
+        actor: str | None,
+    ) -> tuple[Loaded, Any]:
         candidates = [d for d in self._definitions_in(conn, tenant) if name in d.message_starts]
         if not candidates:
-            raise NotFound(f"no process instance of tenant {tenant!r} waits for message {name!r} with {keys or 'no keys'}, "
-                           "and no process starts with it")
+            raise NotFound(
+                f"no process instance of tenant {tenant!r} waits for message {name!r} "
+                f"with {keys or 'no keys'}, "
+                "and no process starts with it"
+            )
         if len(candidates) > 1:
-            raise Conflict(f"message {name!r} starts {len(candidates)} processes: {[d.key for d in candidates]}")
+            raise Conflict(
+                f"message {name!r} starts {len(candidates)} processes: "
+                f"{[d.key for d in candidates]}"
+            )
         process = self._resolve(conn, candidates[0].id)
         business_key = keys.get("business_key")
-        loaded = self.rt.new_instance(tenant, process, str(business_key) if business_key else None, {}, actor)
-        loaded.record("instance.started", actor, process_key=process.key, version=process.version, message=name)
+        loaded = self.rt.new_instance(
+            tenant, process, str(business_key) if business_key else None, {}, actor
+        )
+        loaded.record(
+            "instance.started",
+            actor,
+            process_key=process.key,
+            version=process.version,
+            message=name,
+        )
         self.rt.run(loaded)
-        waiting = [t for t in loaded.workflow.event_manager.tasks.values()
-                   if getattr(t.task_spec.event_definition, "name", None) == name]
+        waiting = [
+            t
+            for t in loaded.workflow.event_manager.tasks.values()
+            if getattr(t.task_spec.event_definition, "name", None) == name
+        ]
         if not waiting:
-            raise ProcessError(f"process {process.key!r} does not wait for message {name!r} at its start")
+            raise ProcessError(
+                f"process {process.key!r} does not wait for message {name!r} at its start"
+            )
         self._deliver(loaded, str(waiting[0].id), name, {**keys, **data})
         self.rt.run(loaded)
         return loaded, self.rt.save(conn, loaded, actor)
@@ -686,10 +963,16 @@ class Engine:
         """Fire every timer that is due by the engine clock; returns how many instances moved."""
         now = self.clock.now()
         with self.db.connect() as conn:
-            due = conn.execute(
-                select(instances.c.id).where(instances.c.state == "running", instances.c.next_due <= now)
-                .order_by(instances.c.next_due).limit(limit)
-            ).scalars().all()
+            due = (
+                conn.execute(
+                    select(instances.c.id)
+                    .where(instances.c.state == "running", instances.c.next_due <= now)
+                    .order_by(instances.c.next_due)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
         fired = 0
         for instance_id in due:
             try:
@@ -702,7 +985,9 @@ class Engine:
 
     def _fire(self, instance_id: str, now: datetime) -> int:
         with self.rt.transaction() as conn:
-            claim = select(instances.c.id).where(instances.c.id == instance_id, instances.c.next_due <= now)
+            claim = select(instances.c.id).where(
+                instances.c.id == instance_id, instances.c.next_due <= now
+            )
             if conn.dialect.name == "postgresql":
                 claim = claim.with_for_update(skip_locked=True)
             if conn.execute(claim).one_or_none() is None:
@@ -720,11 +1005,31 @@ class Engine:
     def _timer_incident(self, instance_id: str, message: str, now: datetime) -> None:
         log.warning("timer of instance %s failed: %s", instance_id, message)
         with self.rt.transaction() as conn:
-            row = conn.execute(select(instances.c.tenant).where(instances.c.id == instance_id)).one()
-            conn.execute(insert(incidents), {"id": new_id(), "tenant": row.tenant, "instance_id": instance_id,
-                                             "job_id": None, "element_id": None, "message": message, "created_at": now})
-            conn.execute(update(instances).where(instances.c.id == instance_id).values(next_due=None))
-            append_audit(conn, row.tenant, instance_id, [AuditRecord("incident.raised", {"message": message})], now)
+            row = conn.execute(
+                select(instances.c.tenant).where(instances.c.id == instance_id)
+            ).one()
+            conn.execute(
+                insert(incidents),
+                {
+                    "id": new_id(),
+                    "tenant": row.tenant,
+                    "instance_id": instance_id,
+                    "job_id": None,
+                    "element_id": None,
+                    "message": message,
+                    "created_at": now,
+                },
+            )
+            conn.execute(
+                update(instances).where(instances.c.id == instance_id).values(next_due=None)
+            )
+            append_audit(
+                conn,
+                row.tenant,
+                instance_id,
+                [AuditRecord("incident.raised", {"message": message})],
+                now,
+            )
 
     # -- audit --------------------------------------------------------------------------
 

@@ -73,7 +73,12 @@ class Problem:
         return f"{where}: {self.message}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "element": self.element, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "element": self.element,
+            "message": self.message,
+        }
 
 
 class DeploymentError(InvalidInput):

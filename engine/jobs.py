@@ -13,16 +13,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from loanflow.engine.audit import AuditRecord, seal_all
 from loanflow.engine.bpmn.specs import CLOSED_KEY, ExternalServiceTask
 from loanflow.engine.commands import StaleInstance, audit, check_json, instances, jobs, new_id
 from loanflow.engine.errors import Conflict, InvalidInput, NotFound, ProcessError
-from loanflow.engine.store.models import Incident
+from loanflow.engine.store.models import incidents_table
 from loanflow.engine.views import LockedJob
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["JobService"]
 
 log = logging.getLogger(__name__)
-incidents = Incident.__table__
+incidents = incidents_table
 
 
 class JobService:
@@ -142,14 +142,26 @@ class JobService:
                 task.internal_data[CLOSED_KEY] = True
                 now = self.rt.clock.now()
                 loaded.job_updates.append((job_id, {"state": "completed", "completed_at": now}))
-                loaded.record("job.completed", worker_id, job_id=job_id, topic=job.topic, element=job.element_id, output=output)
+                loaded.record(
+                    "job.completed",
+                    worker_id,
+                    job_id=job_id,
+                    topic=job.topic,
+                    element=job.element_id,
+                    output=output,
+                )
                 self.rt.run(loaded)
                 self.rt.save(conn, loaded)
 
         try:
             self.rt.retrying(attempt)
         except ProcessError as exc:
-            self.fail(job_id, worker_id, f"the worker's result could not be applied: {exc}", retryable=False)
+            self.fail(
+                job_id,
+                worker_id,
+                f"the worker's result could not be applied: {exc}",
+                retryable=False,
+            )
             raise
         self.rt.on_jobs()
 
@@ -180,7 +192,11 @@ class JobService:
                         "retries": left - 1,
                         "next_attempt_at": now + timedelta(seconds=delay),
                     }
-                    record = AuditRecord("job.failed", {"job_id": job_id, "message": message, "retries_left": left - 1}, worker_id)
+                    record = AuditRecord(
+                        "job.failed",
+                        {"job_id": job_id, "message": message, "retries_left": left - 1},
+                        worker_id,
+                    )
                 else:
                     values = {"state": "failed", "retries": 0}
                     conn.execute(
@@ -195,11 +211,19 @@ class JobService:
                             "created_at": now,
                         },
                     )
-                    record = AuditRecord("incident.raised", {"job_id": job_id, "message": message}, worker_id)
+                    record = AuditRecord(
+                        "incident.raised", {"job_id": job_id, "message": message}, worker_id
+                    )
                 conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id)
-                    .values(**values, lock_owner=None, lock_expires_at=None, error_message=message[:4000], error_details=details)
+                    .values(
+                        **values,
+                        lock_owner=None,
+                        lock_expires_at=None,
+                        error_message=message[:4000],
+                        error_details=details,
+                    )
                 )
                 append_audit(conn, job.tenant, job.instance_id, [record], now)
 
@@ -232,7 +256,9 @@ class JobService:
                 for sibling in task.parent.children if task.parent else []:
                     if sibling is not task:
                         sibling.data.update(variables)
-                event = BpmnEvent(ErrorEventDefinition(code, code=code), payload=variables, target=task.workflow)
+                event = BpmnEvent(
+                    ErrorEventDefinition(code, code=code), payload=variables, target=task.workflow
+                )
                 with self.rt.guard(loaded):
                     caught = loaded.workflow.event_manager.catch(event) > 0
                 if not caught:
@@ -240,18 +266,39 @@ class JobService:
                 task.internal_data[CLOSED_KEY] = True
                 now = self.rt.clock.now()
                 loaded.job_updates.append(
-                    (job_id, {"state": "completed", "completed_at": now, "error_message": f"BPMN error {code}: {message or ''}"})
+                    (
+                        job_id,
+                        {
+                            "state": "completed",
+                            "completed_at": now,
+                            "error_message": f"BPMN error {code}: {message or ''}",
+                        },
+                    )
                 )
-                loaded.record("job.bpmn_error", worker_id, job_id=job_id, code=code, message=message, variables=variables)
+                loaded.record(
+                    "job.bpmn_error",
+                    worker_id,
+                    job_id=job_id,
+                    code=code,
+                    message=message,
+                    variables=variables,
+                )
                 self.rt.run(loaded)
                 self.rt.save(conn, loaded)
 
         self.rt.retrying(attempt)
         if not caught:
-            self.fail(job_id, worker_id, f"BPMN error {code!r} is not caught by the diagram: {message or code}", retryable=False)
+            self.fail(
+                job_id,
+                worker_id,
+                f"BPMN error {code!r} is not caught by the diagram: {message or code}",
+                retryable=False,
+            )
         self.rt.on_jobs()
 
-    def retry(self, job_id: str, *, tenant: str | None = None, retries: int = 1, actor: str | None = None) -> None:
+    def retry(
+        self, job_id: str, *, tenant: str | None = None, retries: int = 1, actor: str | None = None
+    ) -> None:
         """An operator sends a failed job (an incident) back to its workers."""
         if retries < 1:
             raise InvalidInput("retries must be at least 1", {"retries": ">= 1"})
@@ -263,17 +310,27 @@ class JobService:
             if job is None:
                 raise NotFound(f"job {job_id} not found")
             if job.state != "failed":
-                raise Conflict(f"job {job_id} is {job.state}; only failed jobs (incidents) can be retried")
+                raise Conflict(
+                    f"job {job_id} is {job.state}; only failed jobs (incidents) can be retried"
+                )
             now = self.rt.clock.now()
             conn.execute(
-                update(jobs).where(jobs.c.id == job_id).values(state="ready", retries=retries - 1, next_attempt_at=now)
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(state="ready", retries=retries - 1, next_attempt_at=now)
             )
             conn.execute(
                 update(incidents)
                 .where(incidents.c.job_id == job_id, incidents.c.resolved_at.is_(None))
                 .values(resolved_at=now, resolved_by=actor)
             )
-            append_audit(conn, job.tenant, job.instance_id, [AuditRecord("incident.retried", {"job_id": job_id, "retries": retries}, actor)], now)
+            append_audit(
+                conn,
+                job.tenant,
+                job.instance_id,
+                [AuditRecord("incident.retried", {"job_id": job_id, "retries": retries}, actor)],
+                now,
+            )
         self.rt.on_jobs()
 
     def extend_lock(self, job_id: str, worker_id: str, seconds: float) -> datetime:
@@ -281,7 +338,7 @@ class JobService:
             job = self._locked(conn, job_id, worker_id)
             if job is None:
                 raise Conflict(f"job {job_id} is already completed")
-            expires = self.rt.clock.now() + timedelta(seconds=seconds)
+            expires: datetime = self.rt.clock.now() + timedelta(seconds=seconds)
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(lock_expires_at=expires))
             return expires
 
@@ -294,21 +351,34 @@ class JobService:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
-                .values(state="ready", lock_owner=None, lock_expires_at=None, attempts=jobs.c.attempts - 1)
+                .values(
+                    state="ready",
+                    lock_owner=None,
+                    lock_expires_at=None,
+                    attempts=jobs.c.attempts - 1,
+                )
             )
 
 
-def append_audit(conn: Connection, tenant: str, instance_id: str, records: list[AuditRecord], now: datetime) -> None:
+def append_audit(
+    conn: Connection, tenant: str, instance_id: str, records: list[AuditRecord], now: datetime
+) -> None:
     """Append to an instance's chain outside a full command (the head lives on the instance)."""
     row = conn.execute(
-        select(instances.c.audit_seq, instances.c.audit_head, instances.c.version).where(instances.c.id == instance_id)
+        select(instances.c.audit_seq, instances.c.audit_head, instances.c.version).where(
+            instances.c.id == instance_id
+        )
     ).one()
-    rows, seq, head = seal_all(records, tenant=tenant, stream=instance_id, seq=row.audit_seq, head=row.audit_head, at=now)
+    rows, seq, head = seal_all(
+        records, tenant=tenant, stream=instance_id, seq=row.audit_seq, head=row.audit_head, at=now
+    )
     result = conn.execute(
         update(instances)
         .where(instances.c.id == instance_id, instances.c.version == row.version)
         .values(audit_seq=seq, audit_head=head, version=row.version + 1)
     )
     if result.rowcount != 1:
-        raise StaleInstance(f"process instance {instance_id} changed while appending to its audit log")
+        raise StaleInstance(
+            f"process instance {instance_id} changed while appending to its audit log"
+        )
     conn.execute(insert(audit), rows)

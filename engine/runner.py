@@ -11,8 +11,9 @@ import os
 import socket
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from loanflow.engine.engine import Engine
 from loanflow.engine.errors import BusinessError, LoanflowError, WorkerError
@@ -68,7 +69,7 @@ class EmbeddedRunner:
             fetched = 0
             try:
                 fetched = self._fetch_and_submit()
-            except Exception:  # noqa: BLE001 - a database hiccup must not kill the runner
+            except Exception:
                 log.exception("fetching jobs failed; retrying")
             if not fetched:
                 self._wake.wait(self.poll_interval)
@@ -111,26 +112,28 @@ class EmbeddedRunner:
     def execute(self, job: LockedJob) -> None:
         definition = self.registry.get(job.topic)
         if definition is None:
-            self.engine.fail_job(job.id, self.worker_id, f"no worker for topic {job.topic!r} here", retryable=False)
+            self.engine.fail_job(
+                job.id, self.worker_id, f"no worker for topic {job.topic!r} here", retryable=False
+            )
             return
         try:
             output = run_worker(definition, job.input)
         except BusinessError as exc:
-            self._settle(lambda: self.engine.throw_bpmn_error(job.id, self.worker_id, exc.code, exc.message, exc.variables))
+            self._settle(self.engine.throw_bpmn_error, job.id, exc.code, exc.message, exc.variables)
         except WorkerError as exc:
-            self._settle(lambda: self.engine.fail_job(job.id, self.worker_id, exc.message, retryable=exc.retryable))
+            self._settle(self.engine.fail_job, job.id, exc.message, retryable=exc.retryable)
         except Exception as exc:  # noqa: BLE001 - any other failure is retryable by contract
             details = traceback.format_exc(limit=20)
             message = f"{type(exc).__name__}: {exc}"
-            self._settle(lambda: self.engine.fail_job(job.id, self.worker_id, message, details=details))
+            self._settle(self.engine.fail_job, job.id, message, details=details)
         else:
-            self._settle(lambda: self.engine.complete_job(job.id, self.worker_id, output))
+            self._settle(self.engine.complete_job, job.id, output)
 
-    def _settle(self, action: object) -> None:
+    def _settle(self, action: Callable[..., None], job_id: str, *args: Any, **kwargs: Any) -> None:
         try:
-            action()  # type: ignore[operator]
+            action(job_id, self.worker_id, *args, **kwargs)
         except LoanflowError as exc:
-            log.warning("job outcome not applied: %s", exc)
+            log.warning("outcome of job %s not applied: %s", job_id, exc)
 
 
 class Scheduler:
@@ -155,6 +158,6 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 self.engine.fire_due_timers()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("timer sweep failed; retrying")
             self._stop.wait(self.interval)

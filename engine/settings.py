@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EngineSettings", "SHARED_TENANT"]
+__all__ = ["SHARED_TENANT", "EngineSettings"]
 
 #: the tenant of the provincial union's shared processes, which every county bank may use
 SHARED_TENANT = "*"
@@ -19,7 +19,9 @@ class EngineSettings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path (embedded) or postgresql://… (production)",
     )
     demo: bool = Field(False, description="create demo tenants, users and deployments")
-    script_time_limit: float = Field(1.0, gt=0, description="seconds a script or expression may run")
+    script_time_limit: float = Field(
+        1.0, gt=0, description="seconds a script or expression may run"
+    )
     job_lock_seconds: float = Field(300.0, gt=0, description="default lock of a fetched job")
     default_retries: int = Field(3, ge=0)
     retry_backoff_max: float = Field(3600.0, gt=0, description="cap of exponential backoff (s)")

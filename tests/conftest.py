@@ -16,7 +16,9 @@ from loanflow.engine import Engine, EngineSettings, ManualClock
 from loanflow.engine.store.db import connect, migrate
 from loanflow.engine.store.models import Base
 
-PG_URL = os.environ.get("LOANFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "LOANFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -27,7 +29,7 @@ def _postgres_or_skip() -> None:
         with probe.connect() as conn:
             conn.execute(text("select 1"))
         probe.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         if IN_CI:
             pytest.fail(f"{reason} and CI=true: {exc}")
         pytest.skip(reason)

@@ -11,7 +11,7 @@ touches the network and keeps line numbers for error messages.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
@@ -71,7 +71,7 @@ def parse_xml(content: bytes) -> etree._ElementTree:
         tree = etree.fromstring(content, parser).getroottree()
     except etree.XMLSyntaxError as exc:
         raise UnsafeXml(f"not well-formed XML: {exc.msg}", exc.lineno) from exc
-    if tree.docinfo.doctype:
+    if tree.docinfo.doctype:  # type: ignore[union-attr]
         raise UnsafeXml("DTDs are not allowed", 1)
     return tree
 
@@ -281,7 +281,7 @@ class BoundaryParser(_ClockedTimers, SpiffEventDefinitionParser, BoundaryEventPa
 class LoanflowParser(SpiffBpmnParser):  # type: ignore[misc]
     """SpiffWorkflow's spiff parser, taught the Camunda attributes and loanflow's task specs."""
 
-    OVERRIDE_PARSER_CLASSES = {
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, tuple[Any, Any]]] = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ExternalTaskParser, ExternalServiceTask),
         full_tag("userTask"): (HumanTaskParser, HumanTask),

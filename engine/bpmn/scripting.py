@@ -21,4 +21,6 @@ class LoanflowScriptEngine(PythonScriptEngine):  # type: ignore[misc]
         self.clock = clock
 
     def call_service(self, task: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("service tasks are external jobs in loanflow, never called inline")
+        raise NotImplementedError(
+            "service tasks are external jobs in loanflow, never called inline"
+        )

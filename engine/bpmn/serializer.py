@@ -91,7 +91,7 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
 
 
 def _config() -> dict[Any, Any]:
-    config = deepcopy(SPIFF_CONFIG)
+    config: dict[Any, Any] = deepcopy(SPIFF_CONFIG)
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     config[ExternalServiceTask] = ExternalServiceTaskConverter
     config[HumanTask] = HumanTaskConverter

@@ -9,7 +9,7 @@ wall clock, so tests and the scheduler decide what "now" is.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -43,7 +43,7 @@ def now_for(my_task: Any) -> datetime:
     """The engine's notion of now for this task (its script engine carries the clock)."""
     clock = getattr(my_task.workflow.script_engine, "clock", None)
     if clock is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     value: datetime = clock.now()
     return value
 
@@ -79,7 +79,8 @@ class ExternalServiceTask(ServiceTaskMixin, SpiffBpmnTask):  # type: ignore[misc
     def _run_hook(self, my_task: Any) -> bool | None:
         engine = my_task.workflow.script_engine
         my_task.internal_data[INPUT_KEY] = {
-            name: engine.evaluate(my_task, expression) for name, expression in self.input_map.items()
+            name: engine.evaluate(my_task, expression)
+            for name, expression in self.input_map.items()
         }
         return None  # STARTED: the engine writes the job row and waits for a worker
 

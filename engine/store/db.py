@@ -10,7 +10,7 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["connect", "migrate", "is_postgres"]
+__all__ = ["connect", "is_postgres", "migrate"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ def connect(url: str, *, echo: bool = False, pool_size: int = 10) -> SqlEngine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
 
 
 def _tune_sqlite(engine: SqlEngine) -> None:

@@ -9,14 +9,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from factories import registry  # noqa: E402
+from factories import registry
 
-from loanflow.engine import Engine, EngineSettings  # noqa: E402
-from loanflow.engine.runner import EmbeddedRunner, Scheduler  # noqa: E402
+from loanflow.engine import Engine, EngineSettings
+from loanflow.engine.runner import EmbeddedRunner, Scheduler
 
 
 def main() -> None:
-    engine = Engine(EngineSettings(database_url=sys.argv[1], job_lock_seconds=2.0), workers=registry())
+    engine = Engine(
+        EngineSettings(database_url=sys.argv[1], job_lock_seconds=2.0), workers=registry()
+    )
     runner = EmbeddedRunner(engine, threads=2, poll_interval=0.1)
     scheduler = Scheduler(engine, interval=0.2)
     stop = threading.Event()

@@ -28,7 +28,9 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
 def test_many_workers_fetch_each_job_once(pg_engine: Engine) -> None:
     pg_engine.deploy(diagram("spiff_basic.bpmn", "review.json"), tenant="enshi")
     for n in range(40):
-        pg_engine.start("enshi", "basic_loan", business_key=f"A-{n}", variables={"amount": 1000 + n, "term": 6})
+        pg_engine.start(
+            "enshi", "basic_loan", business_key=f"A-{n}", variables={"amount": 1000 + n, "term": 6}
+        )
     fetched: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(8)
@@ -64,7 +66,9 @@ def test_concurrent_completions_of_one_task_have_one_winner(pg_engine: Engine) -
     def complete(number: int) -> None:
         barrier.wait()
         try:
-            pg_engine.complete_user_task("enshi", task.id, {"decision": "approve", "comment": str(number)})
+            pg_engine.complete_user_task(
+                "enshi", task.id, {"decision": "approve", "comment": str(number)}
+            )
             result = "won"
         except Conflict:
             result = "conflict"
@@ -85,8 +89,14 @@ def test_concurrent_completions_of_one_task_have_one_winner(pg_engine: Engine) -
 
 def test_concurrent_job_completions_and_runner_threads_lose_nothing(pg_engine: Engine) -> None:
     pg_engine.deploy(diagram("spiff_basic.bpmn", "review.json"), tenant="enshi")
-    ids = [pg_engine.start("enshi", "basic_loan", variables={"amount": 500 + n, "term": 3}).id for n in range(30)]
-    runners = [EmbeddedRunner(pg_engine, threads=3, worker_id=f"node{n}", poll_interval=0.05) for n in range(3)]
+    ids = [
+        pg_engine.start("enshi", "basic_loan", variables={"amount": 500 + n, "term": 3}).id
+        for n in range(30)
+    ]
+    runners = [
+        EmbeddedRunner(pg_engine, threads=3, worker_id=f"node{n}", poll_interval=0.05)
+        for n in range(3)
+    ]
     for runner in runners:
         runner.start()
     try:

@@ -30,7 +30,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def spawn(db_url: str, slow_seconds: str) -> subprocess.Popen[str]:
     env = {**os.environ, "LOANFLOW_TEST_SLOW_SECONDS": slow_seconds}
-    child = subprocess.Popen([sys.executable, str(CHILD), db_url], env=env, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), db_url], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     return child
 
@@ -69,7 +71,11 @@ def test_kill_mid_job_then_restart_completes_exactly_once(db_url: str, tmp_path:
     assert second.returncode == 0
 
     lines = ledger.read_text().splitlines()
-    assert [line.split()[0] for line in lines] == ["start", "start", "done"]  # at least once, done once
+    assert [line.split()[0] for line in lines] == [
+        "start",
+        "start",
+        "done",
+    ]  # at least once, done once
     job = only(engine.job_list("enshi"))
     assert job.state == "completed" and job.attempts == 2
     info = engine.get_instance("enshi", started.id)

@@ -20,7 +20,8 @@ def refused(engine: Engine, files: dict[str, bytes]) -> DeploymentError:
 def test_xxe_is_refused(engine: Engine) -> None:
     xxe = b"""<?xml version="1.0"?>
 <!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">&x;</bpmn:definitions>"""
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+&x;</bpmn:definitions>"""
     error = refused(engine, {"evil.bpmn": xxe})
     problem = error.problems[0]
     assert problem.file == "evil.bpmn" and problem.line == 2
@@ -30,15 +31,30 @@ def test_xxe_is_refused(engine: Engine) -> None:
 def test_entity_bomb_is_refused(engine: Engine) -> None:
     bomb = (
         b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-        + b"".join(b'<!ENTITY lol%d "&lol%s;&lol%s;&lol%s;&lol%s;&lol%s;">' % (i, b"" if i == 1 else b"%d" % (i - 1), b"" if i == 1 else b"%d" % (i - 1), b"" if i == 1 else b"%d" % (i - 1), b"" if i == 1 else b"%d" % (i - 1), b"" if i == 1 else b"%d" % (i - 1)) for i in range(1, 10))
-        + b']>\n<root>&lol9;</root>'
+        + b"".join(
+            b'<!ENTITY lol%d "&lol%s;&lol%s;&lol%s;&lol%s;&lol%s;">'
+            % (
+                i,
+                b"" if i == 1 else b"%d" % (i - 1),
+                b"" if i == 1 else b"%d" % (i - 1),
+                b"" if i == 1 else b"%d" % (i - 1),
+                b"" if i == 1 else b"%d" % (i - 1),
+                b"" if i == 1 else b"%d" % (i - 1),
+            )
+            for i in range(1, 10)
+        )
+        + b"]>\n<root>&lol9;</root>"
     )
     error = refused(engine, {"bomb.bpmn": bomb})
     assert "entity" in error.problems[0].message.lower()
 
 
 def test_malformed_xml_names_the_line(engine: Engine) -> None:
-    broken = b'<?xml version="1.0"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">\n<bpmn:process id="p">\n</bpmn:definitions>'
+    broken = (
+        b'<?xml version="1.0"?>\n'
+        b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">\n'
+        b'<bpmn:process id="p">\n</bpmn:definitions>'
+    )
     problem = refused(engine, {"broken.bpmn": broken}).problems[0]
     assert problem.file == "broken.bpmn"
     assert problem.line == 4
@@ -46,7 +62,9 @@ def test_malformed_xml_names_the_line(engine: Engine) -> None:
 
 
 def test_unknown_topic_names_file_line_and_element(engine: Engine) -> None:
-    bpmn = SPIFF["spiff_basic.bpmn"].replace(b'id="calc.repayment_schedule"', b'id="ocr.not_installed"')
+    bpmn = SPIFF["spiff_basic.bpmn"].replace(
+        b'id="calc.repayment_schedule"', b'id="ocr.not_installed"'
+    )
     problem = refused(engine, {**SPIFF, "spiff_basic.bpmn": bpmn}).problems[0]
     assert problem.element == "schedule"
     assert problem.line == 13
@@ -105,8 +123,12 @@ def test_script_that_the_sandbox_refuses(engine: Engine, script: str, needle: st
 
 
 def test_bad_condition_expression(engine: Engine) -> None:
-    bpmn = diagram("camunda_basic.bpmn")["camunda_basic.bpmn"].replace(b">valid<", b">__import__('os')<")
-    problem = refused(engine, {"camunda_basic.bpmn": bpmn, "review.json": SPIFF["review.json"]}).problems[0]
+    bpmn = diagram("camunda_basic.bpmn")["camunda_basic.bpmn"].replace(
+        b">valid<", b">__import__('os')<"
+    )
+    problem = refused(
+        engine, {"camunda_basic.bpmn": bpmn, "review.json": SPIFF["review.json"]}
+    ).problems[0]
     assert problem.element == "f3"
 
 

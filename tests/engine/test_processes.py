@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from factories import assert_round_trip, diagram, only
@@ -22,7 +22,9 @@ def run_jobs(engine: Engine) -> int:
 
 def test_spiff_dialect_start_job_user_task_complete(engine: Engine) -> None:
     engine.deploy(diagram("spiff_basic.bpmn", "review.json"), tenant="enshi")
-    started = engine.start("enshi", "basic_loan", business_key="APP-1", variables={"amount": 100000, "term": 12})
+    started = engine.start(
+        "enshi", "basic_loan", business_key="APP-1", variables={"amount": 100000, "term": 12}
+    )
     assert_round_trip(engine, started.id)
 
     job = only(engine.job_list("enshi", instance_id=started.id))
@@ -41,7 +43,9 @@ def test_spiff_dialect_start_job_user_task_complete(engine: Engine) -> None:
         engine.complete_user_task("enshi", task.id, {"decision": "maybe"})
     assert "decision" in bad.value.errors
 
-    done = engine.complete_user_task("enshi", task.id, {"decision": "approve"}, actor="reviewer.enshi")
+    done = engine.complete_user_task(
+        "enshi", task.id, {"decision": "approve"}, actor="reviewer.enshi"
+    )
     assert done.state == "completed"
     info = engine.get_instance("enshi", started.id)
     assert info.state == "completed"
@@ -62,9 +66,13 @@ def test_spiff_dialect_start_job_user_task_complete(engine: Engine) -> None:
     ]
 
 
-def test_camunda_dialect_with_expression_candidates_and_input_mapping(engine: Engine, clock: ManualClock) -> None:
+def test_camunda_dialect_with_expression_candidates_and_input_mapping(
+    engine: Engine, clock: ManualClock
+) -> None:
     engine.deploy(diagram("camunda_basic.bpmn", "review.json"), tenant="xiantao")
-    started = engine.start("xiantao", "camunda_loan", variables={"applicant_id": VALID_ID, "amount": 400000})
+    started = engine.start(
+        "xiantao", "camunda_loan", variables={"applicant_id": VALID_ID, "amount": 400000}
+    )
     job = only(engine.job_list("xiantao", instance_id=started.id))
     assert job.topic == "identity.check_id_number"
     locked = only(engine.fetch_and_lock("w", ["identity.check_id_number"]))
@@ -101,7 +109,9 @@ def test_uncaught_bpmn_error_becomes_incident(engine: Engine) -> None:
     assert engine.get_instance("enshi", started.id).state == "running"
 
 
-def test_failures_retry_with_backoff_then_incident_then_operator_retry(engine: Engine, clock: ManualClock) -> None:
+def test_failures_retry_with_backoff_then_incident_then_operator_retry(
+    engine: Engine, clock: ManualClock
+) -> None:
     engine.deploy(diagram("spiff_basic.bpmn", "review.json"), tenant="enshi")
     started = engine.start("enshi", "basic_loan", variables={"amount": 1000, "term": 6})
     job = only(engine.fetch_and_lock("w", ["calc.repayment_schedule"]))
@@ -134,7 +144,9 @@ def test_failures_retry_with_backoff_then_incident_then_operator_retry(engine: E
     assert engine.verify_audit("enshi", started.id).ok
 
 
-def test_expired_lock_returns_job_and_stale_owner_is_refused(engine: Engine, clock: ManualClock) -> None:
+def test_expired_lock_returns_job_and_stale_owner_is_refused(
+    engine: Engine, clock: ManualClock
+) -> None:
     engine.deploy(diagram("spiff_basic.bpmn", "review.json"), tenant="enshi")
     engine.start("enshi", "basic_loan", variables={"amount": 1000, "term": 6})
     first = only(engine.fetch_and_lock("dead-worker", ["calc.repayment_schedule"], lock_seconds=30))
@@ -198,14 +210,18 @@ def test_messages_correlate_and_start(engine: Engine) -> None:
         engine.correlate("enshi", "contract_signed", {}, {"signed_by": "x"})
     with pytest.raises(NotFound):
         engine.correlate("enshi", "contract_signed", {"business_key": "LOAN-Z"})
-    engine.correlate("enshi", "contract_signed", {"business_key": "LOAN-B"}, {"signed_by": "customer"})
+    engine.correlate(
+        "enshi", "contract_signed", {"business_key": "LOAN-B"}, {"signed_by": "customer"}
+    )
     assert engine.get_instance("enshi", b.id).state == "completed"
     assert engine.get_instance("enshi", b.id).variables["signed_by"] == "customer"  # type: ignore[index]
     assert engine.get_instance("enshi", a.id).state == "running"
     with pytest.raises(NotFound):
         engine.correlate("xiantao", "contract_signed", {"business_key": "LOAN-A"})  # other tenant
 
-    started = engine.correlate("enshi", "risk_signal", {"business_key": "LOAN-A"}, {"level": "high"})
+    started = engine.correlate(
+        "enshi", "risk_signal", {"business_key": "LOAN-A"}, {"level": "high"}
+    )
     assert started.process_key == "risk_signal_handling"
     task = only(engine.user_tasks("enshi", instance_id=started.id))
     assert task.element_id == "assess"
@@ -288,9 +304,15 @@ def test_audit_log_cut_short_is_detected(engine: Engine) -> None:
     started = engine.start("enshi", "basic_loan", variables={"amount": 1000, "term": 6})
     run_jobs(engine)
     with engine.db.begin() as conn:
-        last = conn.execute(
-            select(audit_table.c.id).where(audit_table.c.stream == started.id).order_by(audit_table.c.seq.desc())
-        ).scalars().first()
+        last = (
+            conn.execute(
+                select(audit_table.c.id)
+                .where(audit_table.c.stream == started.id)
+                .order_by(audit_table.c.seq.desc())
+            )
+            .scalars()
+            .first()
+        )
         conn.execute(audit_table.delete().where(audit_table.c.id == last))
     assert not engine.verify_audit("enshi", started.id).ok
 
@@ -313,4 +335,4 @@ def test_redeploy_is_noop_and_new_version_for_new_instances(engine: Engine) -> N
 
 
 def test_now_is_timezone_aware(clock: ManualClock) -> None:
-    assert clock.now().tzinfo == timezone.utc
+    assert clock.now().tzinfo == UTC
