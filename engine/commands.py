@@ -143,6 +143,8 @@ class Runtime:
         self.worker_policy = worker_policy
         self.command_retries = command_retries
         self.on_jobs = on_jobs
+        #: delivers messages an instance throws; set by the engine (none: recorded, not sent)
+        self.route: Callable[[Connection, Loaded, list[Any]], None] | None = None
 
     # -- transactions -------------------------------------------------------------------
 
@@ -437,6 +439,13 @@ class Runtime:
 
     def save(self, conn: Connection, loaded: Loaded, actor: str | None = None) -> Effects:
         effects = self.derive(loaded)
+        thrown = loaded.workflow.get_events()
+        if thrown:
+            if self.route is not None:
+                self.route(conn, loaded, thrown)
+            else:
+                for event in thrown:
+                    loaded.record("event.unrouted", name=event.event_definition.name)
         for job in effects.jobs:
             loaded.record(
                 "job.created", job_id=job["id"], topic=job["topic"], element=job["element_id"]
@@ -450,7 +459,6 @@ class Runtime:
             )
         now = self.clock.now()
         workflow = loaded.workflow
-        workflow.bpmn_events = []
         done = workflow.is_completed()
         state = "completed" if done else "running"
         if done:

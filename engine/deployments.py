@@ -330,7 +330,15 @@ class _Validator:
                     parsed.message_starts.append(definition.name)
                 elif "Timer" in kind:
                     parsed.timer_start = True
-                form = getattr(task_spec, "extensions", {}).get("properties", {}).get("formKey")
+            if spec is parsed.spec and task_spec in spec.start.outputs:
+                form = getattr(task_spec, "form_key", None)
+                if form and form not in self.forms and form not in self.known_forms:
+                    self.problem(
+                        file,
+                        f"start form {form!r} does not exist",
+                        _line_of(tree, element),
+                        element,
+                    )
                 parsed.start_form = parsed.start_form or form
 
 

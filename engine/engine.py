@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 from sqlalchemy import Engine as SqlEngine
@@ -114,6 +115,7 @@ class Engine:
         self.jobs = JobService(
             self.rt, self.settings.job_lock_seconds, self.settings.retry_backoff_max
         )
+        self.rt.route = self._route
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -893,6 +895,63 @@ class Engine:
         if effects.jobs:
             self._notify()
         return self._info(loaded, "completed" if loaded.workflow.is_completed() else "running")
+
+    def _route(self, conn: Connection, sender: Loaded, events: list[Any], depth: int = 0) -> None:
+        """Deliver the messages an instance threw to the instances of its tenant waiting for them.
+
+        A message goes to the one waiting instance whose correlation keys agree with it (the
+        sender's business key decides between several), or starts a process with that message
+        start event; otherwise it is recorded as undelivered. Signals are recorded.
+        """
+        for event in events:
+            definition = event.event_definition
+            name = getattr(definition, "name", None)
+            if not isinstance(definition, MessageEventDefinition) or name is None:
+                sender.record("event.unrouted", name=name, kind=type(definition).__name__)
+                continue
+            payload = (
+                event.payload if isinstance(event.payload, dict) else {"payload": event.payload}
+            )
+            keys: dict[str, Any] = {}
+            for props in (event.correlations or {}).values():
+                if isinstance(props, dict):
+                    keys.update(props)
+            rows = [
+                r
+                for r in conn.execute(
+                    select(subscriptions).where(
+                        subscriptions.c.tenant == sender.tenant,
+                        subscriptions.c.name == name,
+                        subscriptions.c.instance_id != sender.id,
+                    )
+                )
+                if all((r.keys or {}).get(k, v) == v for k, v in keys.items())
+            ]
+            if len({r.instance_id for r in rows}) > 1 and sender.business_key:
+                rows = [r for r in rows if r.business_key == sender.business_key]
+            targets = {r.instance_id for r in rows}
+            if len(targets) > 1:
+                raise ProcessError(
+                    f"message {name!r} thrown by {sender.process_key} matches {len(targets)} "
+                    "waiting instances; add correlation keys"
+                )
+            if targets:
+                match = rows[0]
+                receiver = self.rt.load(conn, sender.tenant, match.instance_id)
+                self._deliver(receiver, match.task_id, name, {**keys, **payload})
+                receiver.record("message.correlated", None, name=name, sender=sender.id)
+                self.rt.run(receiver)
+                self.rt.save(conn, receiver)
+                sender.record("message.sent", name=name, to=receiver.id)
+                continue
+            starters = [
+                d for d in self._definitions_in(conn, sender.tenant) if name in d.message_starts
+            ]
+            if starters:
+                started, _ = self._message_start(conn, sender.tenant, name, keys, payload, None)
+                sender.record("message.sent", name=name, to=started.id, started=True)
+            else:
+                sender.record("message.undelivered", name=name, keys=keys)
 
     def _deliver(self, loaded: Loaded, task_id: str, name: str, payload: dict[str, Any]) -> None:
         task = self.rt.task(loaded, task_id)

@@ -265,7 +265,10 @@ class _ClockedTimers:
 
 class StartParser(_ClockedTimers, SpiffEventDefinitionParser, StartEventParser):  # type: ignore[misc]
     def create_task(self) -> Any:
-        return StartEventParser.create_task(self)
+        task = StartEventParser.create_task(self)
+        props = self.parse_extensions().get("properties", {})
+        task.form_key = _camunda(self.node, "formKey") or props.get("formKey")
+        return task
 
 
 class CatchParser(_ClockedTimers, SpiffEventDefinitionParser, IntermediateCatchEventParser):  # type: ignore[misc]

@@ -8,7 +8,7 @@ import pytest
 from factories import assert_round_trip, diagram, only
 from sqlalchemy import select, update
 
-from loanflow.engine import Conflict, Engine, InvalidInput, ManualClock, NotFound
+from loanflow.engine import Conflict, DeploymentError, Engine, InvalidInput, ManualClock, NotFound
 from loanflow.engine.audit import audit_table
 from loanflow.engine.runner import EmbeddedRunner
 from loanflow.workers.builtin.identity import check_digit
@@ -336,3 +336,61 @@ def test_redeploy_is_noop_and_new_version_for_new_instances(engine: Engine) -> N
 
 def test_now_is_timezone_aware(clock: ManualClock) -> None:
     assert clock.now().tzinfo == UTC
+
+
+def test_thrown_message_reaches_the_waiting_instance_in_the_same_transaction(
+    engine: Engine,
+) -> None:
+    engine.deploy(diagram("messages.bpmn"), tenant="enshi")
+    engine.deploy(diagram("sender.bpmn"), tenant="enshi")
+    other = engine.start("enshi", "signing", business_key="LOAN-A")
+    waiting = engine.start("enshi", "signing", business_key="LOAN-B")
+    sender = engine.start(
+        "enshi", "sender", business_key="LOAN-B", variables={"signer": "customer"}
+    )
+    assert sender.state == "completed"
+    received = engine.get_instance("enshi", waiting.id)
+    assert received.state == "completed"
+    assert received.variables is not None and received.variables["signed_by"] == "customer"
+    assert engine.get_instance("enshi", other.id).state == "running"
+    events = engine.audit_events("enshi", sender.id)
+    sent = [e for e in events if e["kind"].startswith("message.")]
+    assert [(e["kind"], e["data"]["name"]) for e in sent] == [
+        ("message.sent", "contract_signed"),
+        ("message.undelivered", "nobody_listens"),
+    ]
+    assert engine.verify_audit("enshi", waiting.id).ok
+
+
+def test_start_form_call_activity_across_deployments_and_manual_task(engine: Engine) -> None:
+    engine.deploy(diagram("approval_chain.bpmn"))  # the province's shared approval diagram
+    with pytest.raises(DeploymentError) as missing:
+        engine.deploy(diagram("application.bpmn"), tenant="enshi")
+    assert "application_start" in str(missing.value)
+    engine.deploy(diagram("application.bpmn", "application_start.json"), tenant="enshi")
+    with pytest.raises(InvalidInput) as bad:
+        engine.start("enshi", "application", variables={"amount": -5, "product": "yacht"})
+    assert set(bad.value.errors) == {"amount", "product"}
+    started = engine.start("enshi", "application", variables={"amount": 5000, "product": "agri"})
+    review = only(engine.user_tasks("enshi"))
+    assert review.element_id == "review" and review.candidate_groups == ["reviewer"]  # lane
+    assert_round_trip(engine, started.id)
+    engine.complete_user_task("enshi", review.id, {"ok": True})
+    archive = only(engine.user_tasks("enshi"))
+    assert archive.element_id == "archive"  # a manual task waits for a person too
+    engine.complete_user_task("enshi", archive.id, {})
+    info = engine.get_instance("enshi", started.id)
+    assert info.state == "completed"
+    assert info.variables is not None and info.variables["ok"] is True
+
+
+def test_timer_start_event_starts_on_deploy_and_fires(engine: Engine, clock: ManualClock) -> None:
+    engine.deploy(diagram("timer_start.bpmn"), tenant="enshi")
+    waiting = only(engine.instances("enshi"))
+    assert waiting.state == "running"
+    assert waiting.next_due == clock.now() + timedelta(hours=12)
+    clock.advance(hours=12, seconds=1)
+    assert engine.fire_due_timers() == 1
+    info = engine.get_instance("enshi", waiting.id)
+    assert info.state == "completed"
+    assert info.variables is not None and info.variables["swept"] is True
