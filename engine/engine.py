@@ -907,7 +907,7 @@ class Engine:
             definition = event.event_definition
             name = getattr(definition, "name", None)
             if not isinstance(definition, MessageEventDefinition) or name is None:
-                sender.record("event.unrouted", name=name, kind=type(definition).__name__)
+                sender.record("event.unrouted", name=name, event_type=type(definition).__name__)
                 continue
             payload = (
                 event.payload if isinstance(event.payload, dict) else {"payload": event.payload}
