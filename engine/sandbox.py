@@ -58,11 +58,14 @@ _FILENAME: Final = "<script>"
 _TICK: Final = "_lf_tick_"
 _PRINT_LIMIT: Final = 10_000
 _CACHE_SIZE: Final = 4096
+_CACHED_SOURCE_LENGTH: Final = 65_536
 
-_DATA_TYPES: Final = frozenset(
-    {type(None), bool, int, float, str, bytes, Decimal, date, datetime, time, timedelta}
-    | {list, tuple, dict, set, frozenset}
-)
+_CONTAINERS: Final = frozenset({list, tuple, dict, set, frozenset})
+_DATA_TYPES: Final = _CONTAINERS | {
+    *(type(None), bool, int, float, str, bytes, Decimal),
+    *(date, datetime, time, timedelta),
+}
+_DATA_WEIGHT: Final = 4  # task data kept may weigh 4 x max_sequence_length (see _weigh)
 _SEQUENCES: Final = frozenset({str, bytes, list, tuple})
 _UNAVAILABLE_NAMES: Final = frozenset(
     {"eval", "exec", "compile", "globals", "locals", "vars", "dir", "open", "setattr", "delattr"}
@@ -248,15 +251,21 @@ def _located(detail: str, line: int | None) -> str:
     return f"line {line}: {detail}" if line else detail
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def _compile(mode: str, source: str) -> _Program:
+    """Compiled once per (mode, source), except sources too large to keep around."""
+    if len(source) > _CACHED_SOURCE_LENGTH:
+        return _compile_uncached(mode, source)
+    return _compile_cached(mode, source)
+
+
+def _compile_uncached(mode: str, source: str) -> _Program:
     if mode == "eval":
         text, compiler = source.strip(), compile_restricted_eval
     else:
         text, compiler = textwrap.dedent(source), compile_restricted_exec
     try:
         result = compiler(text, filename=_FILENAME, policy=_Policy)
-    except Exception as exc:  # null bytes, nesting too deep for the parser or the policy
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # null bytes, nesting
         line = getattr(exc, "lineno", None)
         return _Program(None, error=_located(f"{type(exc).__name__}: {exc}", line), line=line)
     if result.errors:
@@ -267,6 +276,9 @@ def _compile(mode: str, source: str) -> _Program:
         return _Program(None, error=_located(detail, line), line=line)
     names = _names(result.code)
     return _Program(result.code, frozenset(n for n in names if n[:1] == "_"), _TICK in names)
+
+
+_compile_cached = lru_cache(maxsize=_CACHE_SIZE)(_compile_uncached)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -347,6 +359,8 @@ class _SafeFormatter(string.Formatter):
     def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         head = _FIELD_HEAD.match(field_name)
         first = head[0] if head else ""
+        if not first:  # str.format numbers "{.x}" and "{[0]}" itself; string.Formatter cannot
+            raise ValueError(f"name or number the field {{{field_name}}}, as in {{0{field_name}}}")
         value = self.get_value(int(first) if first.isdigit() else first, args, kwargs)
         position = len(first)
         while position < len(field_name):
@@ -416,8 +430,9 @@ class _Guards:
             if isinstance(modulus, int):
                 self.check_bits(max(exponent.bit_length(), modulus.bit_length()))
         elif exponent > 1 and abs(base) > 1:
-            self.check_bits(exponent.bit_length() if exponent.bit_length() > 64 else 0)
-            self.check_bits(exponent * math.log2(abs(base)))
+            self.check_bits(
+                exponent * math.log2(abs(base)) if exponent.bit_length() < 64 else 2**64
+            )
 
     def check_lshift(self, a: Any, b: Any) -> None:
         if isinstance(a, int) and isinstance(b, int) and a and b > 0:
@@ -678,6 +693,79 @@ class _Ready:
     ticks: bool
 
 
+def _key_weight(mapping: dict[Any, Any]) -> int:
+    try:
+        return sum(map(len, mapping)) >> 4  # keys are nearly always strings
+    except TypeError:
+        return sum(len(k) for k in mapping if type(k) is str or type(k) is bytes) >> 4
+
+
+def _leaf_weight(container: Any) -> int | None:
+    """The weight of a container that holds no containers (most rows of task data), else None."""
+    if type(container) is dict:
+        weight = 2 * len(container) + 1 + _key_weight(container)
+        children: Iterable[Any] = container.values()
+    else:
+        weight = len(container) + 1
+        children = container
+    for child in children:
+        kind = type(child)
+        if kind is str or kind is bytes:
+            weight += len(child) >> 4
+        elif kind in _CONTAINERS:
+            return None
+    return weight
+
+
+def _weigh(name: str, value: Any, room: int, weights: dict[int, int]) -> int:
+    """``room`` less the weight of ``value``: one per element, one per 16 characters.
+
+    Shared parts weigh once per reference, as they will when the task data is serialized, so
+    ``x = [x, x]`` sixty times over is refused here instead of hanging the serializer; so is
+    a container that holds itself. ``weights`` memoizes finished containers by id, which keeps
+    the walk linear in the number of distinct containers.
+    """
+    entered: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, finished = stack.pop()
+        key = id(item)
+        if not finished and key in weights:
+            continue
+        if type(item) is dict:
+            weight = 2 * len(item) + 1 + _key_weight(item)
+            children: Iterable[Any] = item.values()
+        else:
+            weight = len(item) + 1
+            children = item
+        pending = None
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is bytes:
+                weight += len(child) >> 4
+            elif kind in _CONTAINERS:
+                known = weights.get(id(child))
+                if known is None and (known := _leaf_weight(child)) is not None:
+                    weights[id(child)] = known
+                if known is not None:
+                    weight += known
+                elif pending is None:
+                    pending = [child]
+                else:
+                    pending.append(child)
+        if pending is not None:
+            if finished or key in entered:  # a child still unfinished after its visit: a cycle
+                raise ScriptError(f"{name} contains itself and cannot be kept as task data")
+            entered.add(key)
+            stack.append((item, True))
+            stack.extend((child, False) for child in pending)
+            continue
+        if weight > room:
+            raise ScriptError(f"{name} is too large to keep as task data")
+        weights[key] = weight
+    return room - weights[id(value)]
+
+
 def _failure(exc: Exception) -> ScriptError:
     line = _script_line(exc.__traceback__)
     detail = f"{type(exc).__name__}: {exc}"
@@ -716,6 +804,7 @@ class Sandbox:
             raise ValueError("time_limit and max_sequence_length must be positive")
         self.time_limit = time_limit
         self.max_sequence_length = max_sequence_length
+        self._data_room = _DATA_WEIGHT * max_sequence_length
         guards = _Guards(max_sequence_length)
         self._builtins = _builtins(guards) | dict(extra_globals or {})
         self._guards: dict[str, Any] = {
@@ -755,7 +844,8 @@ class Sandbox:
     ) -> Any:
         """The value of one expression over ``context`` (which wins over ``extra``).
 
-        The value must be data (see :meth:`execute`); ``context`` is not changed.
+        The value must be data, of bounded size (see :meth:`execute`); ``context`` is not
+        changed.
         """
         ready = self._expressions.get(source) or self._prepare("eval", source)
         if extra:
@@ -765,6 +855,8 @@ class Sandbox:
         result = self._run(ready, namespace)
         if type(result) not in _DATA_TYPES:
             raise ScriptError(f"the expression gave a {type(result).__name__}, not data")
+        if type(result) in _CONTAINERS:
+            _weigh("the value", result, self._data_room, {})
         return result
 
     def execute(
@@ -776,16 +868,25 @@ class Sandbox:
         ones removed, except names starting with ``_``, ``extra`` names and values that are not
         data (functions, generators, ranges…). Data is None, bool, int, float, str, bytes,
         Decimal, date, datetime, time, timedelta, list, tuple, dict, set and frozenset.
-        If the script fails, no name is written back (objects it changed in place stay changed).
+        Task data that would serialize huge (a list holding itself, ``x = [x, x]`` repeated) is
+        refused. If the script fails, no name is written back (objects it changed in place stay
+        changed).
         """
         ready = self._scripts.get(source) or self._prepare("exec", source)
         namespace = {**(extra or {}), **context, **ready.template}
         self._run(ready, namespace)
+        kept = [
+            (name, value)
+            for name, value in namespace.items()
+            if name[:1] != "_" and not (extra and name in extra and value is extra[name])
+        ]
+        room, weights = self._data_room, dict[int, int]()
+        for name, value in kept:
+            if type(value) in _CONTAINERS:
+                room = _weigh(f"variable {name!r}", value, room, weights)
         for name in [n for n in context if n not in namespace and n[:1] != "_"]:
             del context[name]
-        for name, value in namespace.items():
-            if name[:1] == "_" or (extra and name in extra and value is extra[name]):
-                continue
+        for name, value in kept:
             if name in context and context[name] is value:
                 continue
             if type(value) in _DATA_TYPES:
@@ -794,15 +895,18 @@ class Sandbox:
                 context.pop(name, None)
 
     def _prepare(self, mode: str, source: str) -> _Ready:
+        if len(source) > self.max_sequence_length:
+            raise ScriptError(f"source of {len(source)} characters is longer than allowed")
         program = _compile(mode, source)
         if program.code is None:
             raise ScriptError(program.error, line=program.line)
         guards = {n: self._guards[n] for n in program.guards if n in self._guards}
         ready = _Ready(program.code, {"__builtins__": self._builtins, **guards}, program.ticks)
         cache = self._expressions if mode == "eval" else self._scripts
-        if len(cache) >= _CACHE_SIZE:
-            del cache[next(iter(cache))]
-        cache[source] = ready
+        if len(source) <= _CACHED_SOURCE_LENGTH:
+            if len(cache) >= _CACHE_SIZE:
+                cache.pop(next(iter(cache), ""), None)
+            cache[source] = ready
         return ready
 
     def _run(self, ready: _Ready, namespace: dict[str, Any]) -> Any:
