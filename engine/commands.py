@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy import Engine as SqlEngine
 
 from loanflow.engine.audit import GENESIS, AuditRecord, seal_all
@@ -51,6 +51,7 @@ from loanflow.engine.store.models import (  # noqa: E402
     subscriptions_table,
     user_tasks_table,
 )
+from loanflow.engine.store.writer import insert_rows  # noqa: E402
 
 instances = instances_table
 jobs = jobs_table
@@ -176,8 +177,9 @@ class Runtime:
         workflow = BpmnWorkflow(
             process.spec, process.subprocess_specs, script_engine=self.script_engine
         )
-        workflow.task_tree.data.update(variables)
-        for task in workflow.get_tasks(state=TaskState.READY):
+        root = workflow.task_tree
+        root.data.update(variables)
+        for task in root.children:  # the start task copied the (empty) root data already
             task.data.update(variables)
         return Loaded(
             tenant=tenant,
@@ -437,7 +439,10 @@ class Runtime:
 
     # -- saving -------------------------------------------------------------------------
 
-    def save(self, conn: Connection, loaded: Loaded, actor: str | None = None) -> Effects:
+    def save(
+        self, conn: Connection, loaded: Loaded, actor: str | None = None, *, last: bool = False
+    ) -> Effects:
+        """Write the command's outcome. ``last``: nothing follows in this transaction."""
         effects = self.derive(loaded)
         thrown = loaded.workflow.get_events()
         if thrown:
@@ -459,7 +464,7 @@ class Runtime:
             )
         now = self.clock.now()
         workflow = loaded.workflow
-        done = workflow.is_completed()
+        done = bool(workflow.completed)
         state = "completed" if done else "running"
         if done:
             loaded.record("instance.completed", actor)
@@ -482,19 +487,24 @@ class Runtime:
             "updated_at": now,
             "ended_at": now if done else None,
         }
+        inserts: list[tuple[Any, list[dict[str, Any]]]] = []
         if loaded.new:
-            conn.execute(
-                insert(instances),
-                {
-                    **values,
-                    "id": loaded.id,
-                    "tenant": loaded.tenant,
-                    "definition_id": loaded.definition_id,
-                    "process_key": loaded.process_key,
-                    "business_key": loaded.business_key,
-                    "started_by": loaded.started_by,
-                    "created_at": now,
-                },
+            inserts.append(
+                (
+                    instances,
+                    [
+                        {
+                            **values,
+                            "id": loaded.id,
+                            "tenant": loaded.tenant,
+                            "definition_id": loaded.definition_id,
+                            "process_key": loaded.process_key,
+                            "business_key": loaded.business_key,
+                            "started_by": loaded.started_by,
+                            "created_at": now,
+                        }
+                    ],
+                )
             )
         else:
             result = conn.execute(
@@ -507,16 +517,20 @@ class Runtime:
                     f"process instance {loaded.id} was changed by another command; try again"
                 )
         self._write_effects(conn, loaded, effects, now)
-        if rows:
-            conn.execute(insert(audit), rows)
+        inserts += [
+            (jobs, effects.jobs),
+            (user_tasks, effects.tasks),
+            (candidates, effects.task_candidates),
+            (subscriptions, effects.subscriptions),
+            (audit, rows),
+        ]
+        insert_rows(conn, inserts, commit=last)
         loaded.version += 1
         return effects
 
     def _write_effects(
         self, conn: Connection, loaded: Loaded, effects: Effects, now: datetime
     ) -> None:
-        if effects.jobs:
-            conn.execute(insert(jobs), effects.jobs)
         if effects.cancelled_jobs:
             conn.execute(
                 update(jobs)
@@ -528,10 +542,6 @@ class Runtime:
             )
         for job_id, values in loaded.job_updates:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
-        if effects.tasks:
-            conn.execute(insert(user_tasks), effects.tasks)
-            if effects.task_candidates:
-                conn.execute(insert(candidates), effects.task_candidates)
         for task_id, state in effects.closed_tasks:
             by = loaded.closed_tasks.get(task_id, (state, None))[1]
             conn.execute(
@@ -544,8 +554,6 @@ class Runtime:
             conn.execute(delete(candidates).where(candidates.c.task_id == task_id))
         if not loaded.new:
             conn.execute(delete(subscriptions).where(subscriptions.c.instance_id == loaded.id))
-        if effects.subscriptions:
-            conn.execute(insert(subscriptions), effects.subscriptions)
 
 
 class _SpiffErrors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -99,6 +100,7 @@ class Engine:
         self.script_engine = LoanflowScriptEngine(self.sandbox, self.clock)
         self.cache = DeploymentCache(self.settings.spec_cache_size)
         self._definitions: dict[str, tuple[str, str]] = {}
+        self._newest: dict[tuple[str, str], tuple[float, str]] = {}
         self._forms: dict[str, dict[str, Any]] | None = None
         self._validators: dict[tuple[str, str], Draft202012Validator] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -257,6 +259,7 @@ class Engine:
                 "another deployment of the same processes happened at the same time; deploy again"
             ) from exc
         self.cache.put(parsed)
+        self._newest.clear()
         for process in parsed.processes.values():
             if process.timer_start:
                 self.start(tenant, process.key, actor="timer-start")
@@ -342,7 +345,17 @@ class Engine:
         return None if row is None else self._resolve(conn, row.id)
 
     def _latest(self, conn: Connection, tenant: str, key: str) -> ParsedProcess:
+        """The newest definition for starting; remembered briefly (deploys here forget it)."""
+        now = time.monotonic()
+        hit = self._newest.get((tenant, key))
+        if hit is not None and hit[0] > now:
+            return self._resolve(conn, hit[1])
         found = self._latest_or_none(conn, tenant, key)
+        if found is not None:
+            self._newest[(tenant, key)] = (
+                now + self.settings.definition_cache_seconds,
+                found.definition_id,
+            )
         if found is None:
             raise NotFound(f"no process {key!r} is deployed for tenant {tenant!r}")
         return found
@@ -443,10 +456,10 @@ class Engine:
                 variables=sorted(data),
             )
             self.rt.run(loaded)
-            effects = self.rt.save(conn, loaded, actor)
+            effects = self.rt.save(conn, loaded, actor, last=True)
         if effects.jobs:
             self._notify()
-        return self._info(loaded, "completed" if loaded.workflow.is_completed() else "running")
+        return self._info(loaded, "completed" if loaded.workflow.completed else "running")
 
     def _info(self, loaded: Loaded, state: str) -> InstanceInfo:
         now = self.clock.now()
@@ -722,7 +735,7 @@ class Engine:
             effects = self.rt.save(conn, loaded, actor)
         if effects.jobs:
             self._notify()
-        return self._info(loaded, "completed" if loaded.workflow.is_completed() else "running")
+        return self._info(loaded, "completed" if loaded.workflow.completed else "running")
 
     def form(self, process: ParsedProcess, key: str) -> dict[str, Any]:
         form = process.forms.get(key) if process.forms else None
@@ -894,7 +907,7 @@ class Engine:
                 loaded, effects = self._message_start(conn, tenant, name, keys, data, actor)
         if effects.jobs:
             self._notify()
-        return self._info(loaded, "completed" if loaded.workflow.is_completed() else "running")
+        return self._info(loaded, "completed" if loaded.workflow.completed else "running")
 
     def _route(self, conn: Connection, sender: Loaded, events: list[Any], depth: int = 0) -> None:
         """Deliver the messages an instance threw to the instances of its tenant waiting for them.

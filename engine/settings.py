@@ -29,3 +29,9 @@ class EngineSettings(BaseSettings):
     scheduler_interval: float = Field(1.0, gt=0, description="seconds between timer sweeps")
     embedded_workers: int = Field(4, ge=0, description="worker threads of the embedded runner")
     spec_cache_size: int = Field(256, ge=1, description="parsed deployments kept in memory")
+    definition_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="how long start() trusts its memory of the newest version of a process "
+        "(a deploy through this engine clears it at once; other nodes' deploys show after this)",
+    )
