@@ -103,7 +103,9 @@ def insert_rows(
         for table, rows in batches:
             conn.execute(insert(table), list(rows))
         return
-    dbapi = conn.connection.driver_connection
+    dbapi: Any = conn.connection.driver_connection
+    if dbapi is None:
+        raise RuntimeError("the connection has no DB-API connection")
     if dialect == "sqlite":
         cursor = dbapi.cursor()
         try:
