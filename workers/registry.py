@@ -128,7 +128,7 @@ def collect_workers(
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_label):
             try:
                 items = _plugin_items(ep)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, never fatal
                 report(ep, f"cannot load: {type(exc).__name__}: {exc}")
                 continue
             if not items:
