@@ -37,21 +37,22 @@ from loanflow.engine.bpmn.specs import (
 )
 from loanflow.engine.deployments import ParsedProcess
 from loanflow.engine.errors import Conflict, InvalidInput, LoanflowError, NotFound, ProcessError
+from loanflow.engine.store.models import (
+    audit_table,
+    candidates_table,
+    instances_table,
+    jobs_table,
+    outbox_table,
+    subscriptions_table,
+    user_tasks_table,
+)
+from loanflow.engine.store.writer import insert_rows
 
 __all__ = ["Loaded", "Runtime", "StaleInstance", "new_id"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-from loanflow.engine.store.models import (  # noqa: E402
-    audit_table,
-    candidates_table,
-    instances_table,
-    jobs_table,
-    subscriptions_table,
-    user_tasks_table,
-)
-from loanflow.engine.store.writer import insert_rows  # noqa: E402
 
 instances = instances_table
 jobs = jobs_table
@@ -59,6 +60,7 @@ user_tasks = user_tasks_table
 candidates = candidates_table
 subscriptions = subscriptions_table
 audit = audit_table
+outbox = outbox_table
 
 
 class StaleInstance(Conflict):
@@ -102,6 +104,7 @@ class Loaded:
     audit_seq: int
     audit_head: str
     started_by: str | None = None
+    callback_url: str | None = None
     new: bool = False
     audit: list[AuditRecord] = field(default_factory=list)
     #: job ids (with the final job state) this command settles besides derived effects
@@ -173,6 +176,7 @@ class Runtime:
         business_key: str | None,
         variables: dict[str, Any],
         actor: str | None,
+        callback_url: str | None = None,
     ) -> Loaded:
         workflow = BpmnWorkflow(
             process.spec, process.subprocess_specs, script_engine=self.script_engine
@@ -193,6 +197,7 @@ class Runtime:
             audit_seq=0,
             audit_head=GENESIS,
             started_by=actor,
+            callback_url=callback_url,
             new=True,
         )
 
@@ -210,6 +215,8 @@ class Runtime:
             instances.c.audit_seq,
             instances.c.audit_head,
             instances.c.serializer_version,
+            instances.c.started_by,
+            instances.c.callback_url,
         ).where(instances.c.id == instance_id)
         if tenant is not None:
             query = query.where(instances.c.tenant == tenant)
@@ -238,6 +245,8 @@ class Runtime:
             version=row.version,
             audit_seq=row.audit_seq,
             audit_head=row.audit_head,
+            started_by=row.started_by,
+            callback_url=row.callback_url,
         )
 
     # -- running ------------------------------------------------------------------------
@@ -345,6 +354,7 @@ class Runtime:
             users = self._names(task, getattr(spec, "candidate_users", None))
             assignee = self._names(task, getattr(spec, "assignee", None))
             due_at = self._due(task, getattr(spec, "due_date", None), now)
+            sod = self._names(task, getattr(spec, "sod_group", None))
         task_id = str(task.id)
         effects.tasks.append(
             {
@@ -356,6 +366,7 @@ class Runtime:
                 "element_id": spec.bpmn_id,
                 "name": spec.bpmn_name,
                 "form_key": getattr(spec, "form_key", None),
+                "sod_group": sod[0] if sod else None,
                 "candidate_groups": groups,
                 "candidate_users": users,
                 "assignee": assignee[0] if assignee else None,
@@ -468,6 +479,12 @@ class Runtime:
         state = "completed" if done else "running"
         if done:
             loaded.record("instance.completed", actor)
+            if loaded.callback_url:
+                inserts_first = [(outbox, [outbox_row(loaded, "completed", now)])]
+            else:
+                inserts_first = []
+        else:
+            inserts_first = []
         rows, seq, head = seal_all(
             loaded.audit,
             tenant=loaded.tenant,
@@ -501,6 +518,7 @@ class Runtime:
                             "process_key": loaded.process_key,
                             "business_key": loaded.business_key,
                             "started_by": loaded.started_by,
+                            "callback_url": loaded.callback_url,
                             "created_at": now,
                         }
                     ],
@@ -518,6 +536,7 @@ class Runtime:
                 )
         self._write_effects(conn, loaded, effects, now)
         inserts += [
+            *inserts_first,
             (jobs, effects.jobs),
             (user_tasks, effects.tasks),
             (candidates, effects.task_candidates),
@@ -554,6 +573,38 @@ class Runtime:
             conn.execute(delete(candidates).where(candidates.c.task_id == task_id))
         if not loaded.new:
             conn.execute(delete(subscriptions).where(subscriptions.c.instance_id == loaded.id))
+
+
+def outbox_row(loaded: Loaded, state: str, now: datetime) -> dict[str, Any]:
+    """The webhook delivery telling the instance's caller how it ended."""
+    workflow = loaded.workflow
+    variables = dict(workflow.last_task.data) if workflow.last_task is not None else {}
+    return {
+        "id": new_id(),
+        "tenant": loaded.tenant,
+        "instance_id": loaded.id,
+        "url": loaded.callback_url,
+        "payload": json.loads(
+            json.dumps(
+                {
+                    "event": f"instance.{state}",
+                    "instance_id": loaded.id,
+                    "tenant": loaded.tenant,
+                    "process_key": loaded.process_key,
+                    "business_key": loaded.business_key,
+                    "state": state,
+                    "variables": variables,
+                },
+                default=str,
+            )
+        ),
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+    }
 
 
 class _SpiffErrors:

@@ -30,6 +30,8 @@ from loanflow.engine.commands import (
     instances,
     jobs,
     new_id,
+    outbox,
+    outbox_row,
     subscriptions,
     user_tasks,
 )
@@ -41,7 +43,7 @@ from loanflow.engine.deployments import (
     content_hash,
     packaged_forms,
 )
-from loanflow.engine.errors import Conflict, InvalidInput, NotFound, ProcessError
+from loanflow.engine.errors import Conflict, Forbidden, InvalidInput, NotFound, ProcessError
 from loanflow.engine.jobs import JobService, append_audit, incidents
 from loanflow.engine.sandbox import Sandbox
 from loanflow.engine.settings import SHARED_TENANT, EngineSettings
@@ -68,6 +70,7 @@ log = logging.getLogger(__name__)
 deployments = deployments_table
 deployment_files = deployment_files_table
 definitions = definitions_table
+_URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]{0,1990}$")
 TENANT_RE = re.compile(r"^(\*|[a-z][a-z0-9_-]{0,62})$")
 
 
@@ -431,10 +434,19 @@ class Engine:
         business_key: str | None = None,
         variables: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        callback_url: str | None = None,
     ) -> InstanceInfo:
-        """Start the newest version of ``process_key`` and run it until it waits."""
+        """Start the newest version of ``process_key`` and run it until it waits.
+
+        ``callback_url`` receives a webhook (see the outbox) when the instance ends.
+        """
         _tenant(tenant)
         data = check_json(dict(variables) if variables is not None else None)
+        if callback_url is not None and not _URL_RE.match(callback_url):
+            raise InvalidInput(
+                "callback_url must be an http(s) URL of at most 2000 characters",
+                {"callback_url": "http(s) URL"},
+            )
         if business_key is not None and (
             not isinstance(business_key, str) or not 0 < len(business_key) <= 200
         ):
@@ -446,7 +458,7 @@ class Engine:
             process = self._latest(conn, tenant, process_key)
             if process.start_form:
                 self._validate_form(process, process.start_form, data)
-            loaded = self.rt.new_instance(tenant, process, business_key, data, actor)
+            loaded = self.rt.new_instance(tenant, process, business_key, data, actor, callback_url)
             loaded.record(
                 "instance.started",
                 actor,
@@ -583,6 +595,8 @@ class Engine:
                 loaded.workflow.cancel()
             loaded.record("instance.cancelled", actor, reason=reason)
             self.rt.save(conn, loaded, actor)
+            if loaded.callback_url:
+                conn.execute(insert(outbox), outbox_row(loaded, "cancelled", self.clock.now()))
             conn.execute(
                 update(instances)
                 .where(instances.c.id == instance_id)
@@ -716,6 +730,8 @@ class Engine:
             if row.assignee and actor and row.assignee != actor:
                 raise Conflict(f"user task {task_id} is claimed by {row.assignee}")
             loaded = self.rt.load(conn, row.tenant, row.instance_id)
+            if row.sod_group and actor:
+                self._check_duties(conn, loaded, row, actor)
             if row.form_key:
                 self._validate_form(loaded.process, row.form_key, payload)
             task = self.rt.task(loaded, task_id)
@@ -736,6 +752,28 @@ class Engine:
         if effects.jobs:
             self._notify()
         return self._info(loaded, "completed" if loaded.workflow.completed else "running")
+
+    def _check_duties(self, conn: Connection, loaded: Loaded, row: Any, actor: str) -> None:
+        """Separation of duties: a submitter decides nothing, nobody decides twice (per group)."""
+        if loaded.started_by == actor:
+            raise Forbidden(
+                f"separation of duties: {actor} submitted this application and may not decide on it"
+            )
+        earlier = conn.execute(
+            select(user_tasks.c.name, user_tasks.c.element_id)
+            .where(
+                user_tasks.c.instance_id == row.instance_id,
+                user_tasks.c.sod_group == row.sod_group,
+                user_tasks.c.completed_by == actor,
+                user_tasks.c.state == "completed",
+            )
+            .limit(1)
+        ).first()
+        if earlier is not None:
+            raise Forbidden(
+                f"separation of duties: {actor} already decided "
+                f"{earlier.name or earlier.element_id!r} of this application"
+            )
 
     def form(self, process: ParsedProcess, key: str) -> dict[str, Any]:
         form = process.forms.get(key) if process.forms else None

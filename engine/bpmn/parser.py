@@ -204,6 +204,7 @@ class HumanTaskParser(_LoanflowTaskParser):
             assignee=pick("assignee"),
             due_date=pick("dueDate"),
             variable=ext.get("variableName"),
+            sod_group=props.get("separationOfDuties"),
             **self.scripts(),
             **self.bpmn_attributes,
         )

@@ -60,6 +60,7 @@ class HumanTaskConverter(SpiffBpmnTaskConverter):  # type: ignore[misc]
             assignee=spec.assignee,
             due_date=spec.due_date,
             variable=spec.variable,
+            sod_group=spec.sod_group,
         )
         return dct
 

@@ -101,6 +101,8 @@ class HumanTask(UserTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
 
     ``candidate_groups``, ``candidate_users``, ``assignee`` and ``due_date`` are either literal
     text or, written as ``${expr}`` or ``=expr``, sandboxed expressions over the task data.
+    ``sod_group`` (property ``separationOfDuties``) names a separation-of-duties group: the
+    person who started the instance completes none of its tasks, and nobody completes two.
     """
 
     def __init__(
@@ -113,9 +115,11 @@ class HumanTask(UserTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
         assignee: str | None = None,
         due_date: str | None = None,
         variable: str | None = None,
+        sod_group: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.sod_group = sod_group
         self.form_key = form_key
         self.candidate_groups = candidate_groups
         self.candidate_users = candidate_users

@@ -146,6 +146,7 @@ class ProcessInstance(Base):
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
     audit_head: Mapped[str] = mapped_column(String(64))
     started_by: Mapped[str | None] = mapped_column(String(128))
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
@@ -210,6 +211,8 @@ class UserTask(Base):
     assignee: Mapped[str | None] = mapped_column(String(128))
     due_at: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(16))
+    #: tasks of one separation-of-duties group: nobody completes two of them in one instance
+    sod_group: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(128))
@@ -258,6 +261,78 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class Tenant(Base):
+    """A county bank, or the provincial union whose shared processes its banks use."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    parent: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
+    names: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Principal(Base):
+    """A person (password) or a system (client credentials) acting in one tenant."""
+
+    __tablename__ = "principals"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[Any]]
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class ApprovalChain(Base):
+    """A tenant's approval levels for one product (or ``*``), as data; versioned."""
+
+    __tablename__ = "approval_chains"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    product: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    chain: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request with an ``Idempotency-Key``, replayed to its retries."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """Webhook deliveries written with the instance change that causes them."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -275,3 +350,8 @@ user_tasks_table = _table(UserTask)
 candidates_table = _table(TaskCandidate)
 subscriptions_table = _table(MessageSubscription)
 audit_table = _table(AuditEvent)
+tenants_table = _table(Tenant)
+principals_table = _table(Principal)
+approval_chains_table = _table(ApprovalChain)
+idempotency_table = _table(IdempotencyKey)
+outbox_table = _table(Outbox)

@@ -394,3 +394,46 @@ def test_timer_start_event_starts_on_deploy_and_fires(engine: Engine, clock: Man
     info = engine.get_instance("enshi", waiting.id)
     assert info.state == "completed"
     assert info.variables is not None and info.variables["swept"] is True
+
+
+def test_separation_of_duties(engine: Engine) -> None:
+    from loanflow.engine import Forbidden
+
+    engine.deploy(diagram("two_levels.bpmn"), tenant="enshi")
+    started = engine.start("enshi", "two_levels", variables={"round": 1}, actor="officer")
+    level1 = only(engine.user_tasks("enshi"))
+    with pytest.raises(Forbidden, match="submitted"):
+        engine.complete_user_task("enshi", level1.id, {}, actor="officer")
+    engine.complete_user_task("enshi", level1.id, {}, actor="alice")
+    level2 = only(engine.user_tasks("enshi"))
+    with pytest.raises(Forbidden, match="already decided 'Branch approval'"):
+        engine.complete_user_task("enshi", level2.id, {}, actor="alice")
+    engine.complete_user_task("enshi", level2.id, {}, actor="bob")
+    assert engine.get_instance("enshi", started.id).state == "completed"
+
+
+def test_completion_callback_is_written_with_the_last_change(engine: Engine) -> None:
+    from loanflow.engine.commands import outbox
+
+    engine.deploy(diagram("two_levels.bpmn"), tenant="enshi")
+    with pytest.raises(InvalidInput):
+        engine.start("enshi", "two_levels", variables={"round": 1}, callback_url="ftp://x")
+    started = engine.start(
+        "enshi", "two_levels", variables={"round": 1}, callback_url="https://bank.example/hook"
+    )
+    cancelled = engine.start(
+        "enshi", "two_levels", variables={"round": 1}, callback_url="https://bank.example/hook"
+    )
+    for task in engine.user_tasks("enshi", instance_id=started.id):
+        engine.complete_user_task("enshi", task.id, {"ok": 1}, actor="a")
+    engine.complete_user_task(
+        "enshi", only(engine.user_tasks("enshi", instance_id=started.id)).id, {}, actor="b"
+    )
+    engine.cancel("enshi", cancelled.id, reason="withdrawn")
+    with engine.db.connect() as conn:
+        rows = conn.execute(select(outbox).order_by(outbox.c.created_at)).all()
+    by_instance = {r.instance_id: r for r in rows}
+    assert by_instance[started.id].payload["state"] == "completed"
+    assert by_instance[started.id].payload["variables"]["ok"] == 1
+    assert by_instance[cancelled.id].payload["event"] == "instance.cancelled"
+    assert {r.url for r in rows} == {"https://bank.example/hook"}
