@@ -1,0 +1,142 @@
+"""``loanflow serve``: the engine with its embedded workers, timer scheduler and HTTP API.
+
+The API is optional: ``loanflow.api.create_app`` is looked up at run time and served with
+uvicorn when present; without it the engine runs until SIGINT or SIGTERM. Either way workers
+and scheduler are stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import signal
+import threading
+from collections.abc import Callable
+from importlib import resources
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from loanflow.engine.cli._common import _fail, _guard, _out, _redacted, _session, _settings
+from loanflow.engine.cli._deploy import DEPLOYABLE_SUFFIXES, _deploy, _report
+from loanflow.engine.deployments import BPMN_SUFFIXES
+from loanflow.engine.engine import Engine
+from loanflow.engine.runner import EmbeddedRunner, Scheduler
+from loanflow.engine.settings import SHARED_TENANT, EngineSettings
+
+
+def _demo_bundle() -> dict[str, bytes]:
+    """Every diagram and form shipped in ``loanflow.processes`` and ``loanflow.forms``."""
+    files: dict[str, bytes] = {}
+    for package in ("loanflow.processes", "loanflow.forms"):
+        for entry in sorted(resources.files(package).iterdir(), key=lambda e: e.name):
+            if entry.is_file() and entry.name.lower().endswith(DEPLOYABLE_SUFFIXES):
+                files[entry.name] = entry.read_bytes()
+    if not any(name.lower().endswith(BPMN_SUFFIXES) for name in files):
+        return {}
+    return files
+
+
+def _wait_for_stop(ready: Callable[[], None]) -> str:
+    """Call ``ready`` once the handlers are in place, block until SIGINT or SIGTERM.
+
+    Returns the signal's name.
+    """
+    stop = threading.Event()
+    received: list[str] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ready()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return received[0]
+
+
+def _api_factory() -> Callable[..., Any] | None:
+    try:
+        api = importlib.import_module("loanflow.api")
+    except ImportError:
+        return None
+    factory = getattr(api, "create_app", None)
+    return factory if callable(factory) else None
+
+
+def _serve_api(factory: Callable[..., Any], settings: EngineSettings, engine: Engine) -> None:
+    try:
+        port = int(os.environ.get("LOANFLOW_PORT", "8000"))
+    except ValueError:
+        _fail(f"LOANFLOW_PORT must be a port number, got {os.environ['LOANFLOW_PORT']!r}", 2)
+    host = os.environ.get("LOANFLOW_HOST", "127.0.0.1")
+    try:
+        uvicorn = importlib.import_module("uvicorn")
+    except ImportError:
+        _fail("the HTTP API needs uvicorn: pip install uvicorn", 1)
+    takes_engine = "engine" in inspect.signature(factory).parameters
+    api = factory(settings, engine=engine) if takes_engine else factory(settings)
+    uvicorn.run(api, host=host, port=port)
+
+
+@_guard
+def serve(
+    ctx: typer.Context,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="deploy the shipped processes and forms first")
+    ] = False,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="do not run the built-in and plugin workers")
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=0,
+            help="worker threads (default: $LOANFLOW_EMBEDDED_WORKERS, else 4)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the engine: embedded workers, the timer scheduler and (once built) the HTTP API."""
+    settings = _settings(ctx)
+    out = _out()
+    with _session(settings) as engine:
+        if demo or settings.demo:
+            bundle = _demo_bundle()
+            if bundle:
+                _report(_deploy(engine, bundle, SHARED_TENANT, "demo"))
+        count = settings.embedded_workers if threads is None else threads
+        runner: EmbeddedRunner | None = None
+        if not no_workers and count > 0 and len(engine.workers):
+            runner = EmbeddedRunner(engine, threads=count)
+        scheduler = Scheduler(engine, settings.scheduler_interval)
+        out.print(f"database: {_redacted(settings.database_url)}", soft_wrap=True)
+        if runner is not None:
+            out.print(f"workers: {len(engine.workers)} topics on {runner.threads} threads")
+        else:
+            out.print("workers: off")
+        try:
+            if runner is not None:
+                runner.start()
+            scheduler.start()
+            factory = _api_factory()
+            if factory is not None:
+                _serve_api(factory, settings, engine)
+            else:
+                received = _wait_for_stop(
+                    lambda: out.print("engine running (API not built yet); Ctrl-C to stop")
+                )
+                out.print(f"{received}: stopping")
+        finally:
+            if runner is not None:
+                runner.stop()
+            scheduler.stop()
+        out.print("stopped")
