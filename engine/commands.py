@@ -31,6 +31,7 @@ from loanflow.engine.bpmn.specs import (
     CLOSED_KEY,
     INPUT_KEY,
     JOB_KEY,
+    OPEN_KEY,
     PROJECTED_KEY,
     ExternalServiceTask,
     expression_of,
@@ -291,31 +292,50 @@ class Runtime:
     def derive(self, loaded: Loaded) -> Effects:
         effects = Effects()
         now = self.clock.now()
+        # task id -> job id (or "" for a user task) of every job/user task still open
+        open_items: dict[str, str] = loaded.workflow.data.setdefault(OPEN_KEY, {})
+        still_open: set[str] = set()
         for task in self._each_task(loaded.workflow):
             spec = task.task_spec
             internal = task.internal_data
             if isinstance(spec, ExternalServiceTask):
                 if task.state == TaskState.STARTED and JOB_KEY not in internal:
                     effects.jobs.append(self._job_row(loaded, task, now))
+                    open_items[str(task.id)] = internal[JOB_KEY]
                 elif (
                     JOB_KEY in internal
-                    and task.state & TaskState.FINISHED_MASK
                     and CLOSED_KEY not in internal
+                    and task.state & TaskState.FINISHED_MASK
                 ):
                     internal[CLOSED_KEY] = True
+                    open_items.pop(str(task.id), None)
                     if task.state != TaskState.COMPLETED:
                         effects.cancelled_jobs.append(internal[JOB_KEY])
+                    continue
+                still_open.add(str(task.id))
             elif spec.manual:
                 if task.state == TaskState.READY and PROJECTED_KEY not in internal:
                     self._project(loaded, task, now, effects)
+                    open_items[str(task.id)] = ""
                 elif (
                     PROJECTED_KEY in internal
-                    and task.state != TaskState.READY
                     and CLOSED_KEY not in internal
+                    and task.state != TaskState.READY
                 ):
                     internal[CLOSED_KEY] = True
+                    open_items.pop(str(task.id), None)
                     state = "completed" if task.state == TaskState.COMPLETED else "cancelled"
                     effects.closed_tasks.append((str(task.id), state))
+                    continue
+                still_open.add(str(task.id))
+        for task_id in [t for t in open_items if t not in still_open]:
+            # SpiffWorkflow dropped the task from the tree (a multi-instance cut short):
+            # its job or inbox row must not stay open
+            job_id = open_items.pop(task_id)
+            if job_id:
+                effects.cancelled_jobs.append(job_id)
+            else:
+                effects.closed_tasks.append((task_id, "cancelled"))
         self._waits(loaded, effects)
         return effects
 
@@ -401,6 +421,8 @@ class Runtime:
         value: Any = text if inner is None else self.script_engine.evaluate(task, inner)
         if isinstance(value, datetime):
             return value
+        if value is None or not str(value).strip():
+            return None
         value = str(value).strip()
         if value.upper().startswith("P"):
             parsed = TimerEventDefinition.parse_iso_duration(value)

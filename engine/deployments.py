@@ -20,6 +20,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
@@ -269,6 +270,8 @@ class _Validator:
                         continue
                     subs[called] = found.spec
                     subs.update(found.subprocess_specs)
+            for each_spec in [spec, *(s for s in subs.values() if s is not None)]:
+                _connect_loops(each_spec)
             parsed = ParsedProcess(
                 key=key, name=process_parser.get_name(), file=file, spec=spec, subprocess_specs=subs
             )
@@ -340,6 +343,20 @@ class _Validator:
                         element,
                     )
                 parsed.start_form = parsed.start_form or form
+
+
+def _connect_loops(spec: Any) -> None:
+    """Wire each loop/multi-instance task to merge its children, as a live run would.
+
+    SpiffWorkflow connects ``merge_child`` only when it creates the first child; an instance
+    reloaded onto a freshly parsed spec already has its children, so without this their
+    results (committee votes) would never be merged.
+    """
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs.get(task_spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
 
 
 def _owner_id(node: Any) -> str | None:

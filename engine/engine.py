@@ -775,6 +775,28 @@ class Engine:
                 f"{earlier.name or earlier.element_id!r} of this application"
             )
 
+    def task_form(self, tenant: str | None, task_id: str) -> dict[str, Any]:
+        """The JSON Schema form of a user task, from the deployment its instance runs."""
+        with self.db.connect() as conn:
+            row = self._task_row(conn, tenant, task_id)
+            if not row.form_key:
+                raise NotFound(f"user task {task_id} has no form")
+            definition = conn.execute(
+                select(instances.c.definition_id).where(instances.c.id == row.instance_id)
+            ).scalar_one()
+            process = self._resolve(conn, definition)
+        return self.form(process, row.form_key)
+
+    def deployment_list(self, tenant: str, limit: int = 100) -> list[DeploymentInfo]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(deployments)
+                .where(deployments.c.tenant == tenant)
+                .order_by(deployments.c.created_at.desc())
+                .limit(limit)
+            ).all()
+            return [self._deployment_info(conn, r, created=True) for r in rows]
+
     def form(self, process: ParsedProcess, key: str) -> dict[str, Any]:
         form = process.forms.get(key) if process.forms else None
         if form is None:

@@ -37,6 +37,8 @@ JOB_KEY = "lf_job"
 INPUT_KEY = "lf_input"
 PROJECTED_KEY = "lf_projected"
 CLOSED_KEY = "lf_closed"
+#: workflow.data key: the jobs and user tasks the store holds open for this instance
+OPEN_KEY = "lf_open"
 
 
 def now_for(my_task: Any) -> datetime:

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from loanflow.engine.cli._common import _fail, _guard, _out, _redacted, _session, _settings
 from loanflow.engine.cli._deploy import DEPLOYABLE_SUFFIXES, _deploy, _report
@@ -71,19 +72,48 @@ def _api_factory() -> Callable[..., Any] | None:
     return factory if callable(factory) else None
 
 
+def _api_settings(settings: EngineSettings, demo: bool) -> EngineSettings:
+    """The API's settings (its secrets, host and port) on top of the engine's."""
+    try:
+        from loanflow.api.settings import ApiSettings
+    except ImportError:
+        return settings
+    try:
+        return ApiSettings(**{**settings.model_dump(), "demo": demo or settings.demo})
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        _fail(f"cannot start the API: {problems}", 2)
+
+
 def _serve_api(factory: Callable[..., Any], settings: EngineSettings, engine: Engine) -> None:
     try:
-        port = int(os.environ.get("LOANFLOW_PORT", "8000"))
+        port = int(getattr(settings, "port", None) or os.environ.get("LOANFLOW_PORT", "8000"))
     except ValueError:
         _fail(f"LOANFLOW_PORT must be a port number, got {os.environ['LOANFLOW_PORT']!r}", 2)
-    host = os.environ.get("LOANFLOW_HOST", "127.0.0.1")
+    host = getattr(settings, "host", None) or os.environ.get("LOANFLOW_HOST", "127.0.0.1")
     try:
         uvicorn = importlib.import_module("uvicorn")
     except ImportError:
         _fail("the HTTP API needs uvicorn: pip install uvicorn", 1)
-    takes_engine = "engine" in inspect.signature(factory).parameters
-    api = factory(settings, engine=engine) if takes_engine else factory(settings)
-    uvicorn.run(api, host=host, port=port)
+    parameters = inspect.signature(factory).parameters
+    kwargs: dict[str, Any] = {}
+    if "engine" in parameters:
+        kwargs["engine"] = engine
+    if "background" in parameters:
+        kwargs["background"] = True
+    api = factory(settings, **kwargs)
+    _out().print(f"API on http://{host}:{port} (reference at /docs); Ctrl-C to stop")
+    # uvicorn shuts down on SIGINT/SIGTERM, then re-raises the signal to the handler that was
+    # there before it: make that a no-op so a requested stop ends the process with status 0.
+    previous = {
+        sig: signal.signal(sig, lambda _signum, _frame: None)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        uvicorn.run(api, host=host, port=port)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @_guard
@@ -104,9 +134,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="run the engine side only (workers and timers)")
+    ] = False,
 ) -> None:
     """Run the engine: embedded workers, the timer scheduler and (once built) the HTTP API."""
     settings = _settings(ctx)
+    factory = None if no_api else _api_factory()
+    if factory is not None:
+        settings = _api_settings(settings, demo)
     out = _out()
     with _session(settings) as engine:
         if demo or settings.demo:
@@ -127,7 +163,6 @@ def serve(
             if runner is not None:
                 runner.start()
             scheduler.start()
-            factory = _api_factory()
             if factory is not None:
                 _serve_api(factory, settings, engine)
             else:

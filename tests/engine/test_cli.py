@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def test_worker_call_business_error_exits_3(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "stdin", "code", "message"),
     [
-        (["nope.topic", "-"], "{}", 2, "known topics: calc.repayment_schedule"),
+        (["nope.topic", "-"], "{}", 2, "known topics: approval.plan, calc.repayment_schedule"),
         (["calc.repayment_schedule", "-"], "{oops", 2, "not valid JSON"),
         (["calc.repayment_schedule", "/no/such/file.json"], None, 2, "cannot read"),
         (["calc.repayment_schedule", "-"], '{"months": 12}', 1, "invalid input"),
@@ -221,6 +222,8 @@ def test_serve_runs_the_api_when_there_is_one(db: str, monkeypatch: pytest.Monke
     monkeypatch.setattr(loanflow.api, "create_app", create_app, raising=False)
     monkeypatch.setitem(sys.modules, "uvicorn", types.SimpleNamespace(run=run))
     monkeypatch.setenv("LOANFLOW_PORT", "8123")
+    monkeypatch.setenv("LOANFLOW_JWT_SECRET", "a-real-secret-of-at-least-32-bytes!!")
+    monkeypatch.setenv("LOANFLOW_WEBHOOK_SECRET", "another-real-secret-of-32-bytes!!!")
     result = cli(db, "serve", "--threads", "1")
     assert result.exit_code == 0, result.output
     assert served["api"] == "the-app"
@@ -243,6 +246,7 @@ def test_serve_demo_stops_on_sigterm(db: str) -> None:
             db,
             "serve",
             "--demo",
+            "--no-api",
             "--threads",
             "1",
         ],
@@ -267,4 +271,68 @@ def test_serve_demo_stops_on_sigterm(db: str) -> None:
             child.communicate()
     assert child.returncode == 0, err
     assert "stopped" in out
+    assert "Traceback" not in err
+
+
+def test_serve_demo_with_the_api_answers_and_stops_on_sigterm(db: str) -> None:
+    """``make run``'s command: the API answers on its port, demo users log in, SIGTERM stops it."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOANFLOW_PORT": str(port)}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from loanflow.engine.cli import main; main()",
+            "--database-url",
+            db,
+            "serve",
+            "--demo",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        seen = []
+        for line in child.stdout:
+            seen.append(line)
+            if "API on" in line:
+                break
+        assert any(f"http://127.0.0.1:{port}" in line for line in seen), "".join(seen)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health.status_code == 200
+        token = httpx.post(
+            f"{base}/api/v1/auth/token",
+            data={"grant_type": "password", "username": "loan_officer.enshi", "password": "demo"},
+        )
+        assert token.status_code == 200, token.text
+        definitions = httpx.get(
+            f"{base}/api/v1/tenants/enshi/process-definitions",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        assert {"demo_loan", "approval"} <= {d["key"] for d in definitions.json()}
+        assert httpx.get(f"{base}/docs").status_code == 200
+        child.send_signal(signal.SIGTERM)
+        _out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err
     assert "Traceback" not in err

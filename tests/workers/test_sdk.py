@@ -468,7 +468,11 @@ def test_collect_builtin_only(monkeypatch: pytest.MonkeyPatch) -> None:
     registry, problems = collect_workers()
     assert problems == []
     assert registry.topics() == sorted(definition_of(fn).topic for fn in BUILTIN_WORKERS)
-    assert registry.topics() == ["calc.repayment_schedule", "identity.check_id_number"]
+    assert registry.topics() == [
+        "approval.plan",
+        "calc.repayment_schedule",
+        "identity.check_id_number",
+    ]
 
 
 def test_collect_extra_and_no_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -501,6 +505,7 @@ def test_collect_reports_broken_plugins_and_keeps_the_rest(
         registry, problems = collect_workers()
 
     assert registry.topics() == [
+        "approval.plan",
         "calc.repayment_schedule",
         "identity.check_id_number",
         "shop.quote",

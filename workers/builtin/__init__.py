@@ -7,9 +7,10 @@ and in tests as they run in production.
 from collections.abc import Callable
 from typing import Any
 
+from loanflow.workers.builtin.approval import plan_approval
 from loanflow.workers.builtin.calc import repayment_schedule
 from loanflow.workers.builtin.identity import check_id_number
 
-__all__ = ["BUILTIN_WORKERS", "check_id_number", "repayment_schedule"]
+__all__ = ["BUILTIN_WORKERS", "check_id_number", "plan_approval", "repayment_schedule"]
 
-BUILTIN_WORKERS: list[Callable[..., Any]] = [repayment_schedule, check_id_number]
+BUILTIN_WORKERS: list[Callable[..., Any]] = [repayment_schedule, check_id_number, plan_approval]

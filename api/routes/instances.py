@@ -1,0 +1,146 @@
+"""Process instances: start (idempotent), read, list, cancel, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from loanflow.api.auth import Principal, require_roles
+from loanflow.api.deps import ANY_STAFF, engine_of
+from loanflow.api.idempotency import IdempotencyKeys
+from loanflow.api.schemas import (
+    IncidentOut,
+    InstanceDetail,
+    InstanceOut,
+    InstancePage,
+    StartIn,
+    TaskOut,
+)
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["process instances"])
+
+Starter = Annotated[Principal, Depends(require_roles("integrator", "loan_officer", "tenant_admin"))]
+Reader = Annotated[Principal, Depends(require_roles(*ANY_STAFF))]
+Operator = Annotated[Principal, Depends(require_roles("operator", "tenant_admin"))]
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="a retried request with the same key returns the first result",
+    ),
+]
+
+
+@router.post("/process-instances", status_code=201, response_model=InstanceOut)
+def start_instance(
+    tenant: str,
+    body: StartIn,
+    request: Request,
+    response: Response,
+    principal: Starter,
+    idempotency_key: IdemKey = None,
+) -> Any:
+    """Start the newest version of a process; variables are checked against its start form."""
+    engine = engine_of(request)
+
+    def start() -> dict[str, Any]:
+        variables = dict(body.variables)
+        chains = getattr(request.app.state, "approval_chains", None)
+        if chains is not None:
+            from loanflow.engine.approvals import start_variables
+
+            variables = start_variables(chains, tenant, variables)
+        info = engine.start(
+            tenant,
+            body.process_key,
+            business_key=body.business_key,
+            variables=variables,
+            actor=principal.id,
+            callback_url=body.callback_url,
+        )
+        return InstanceOut.of(info).model_dump(mode="json")
+
+    if idempotency_key is None:
+        return start()
+    keys = IdempotencyKeys(engine)
+    result, replayed = keys.run(tenant, idempotency_key, body.model_dump(mode="json"), start)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result
+
+
+@router.get("/process-instances/{instance_id}", response_model=InstanceDetail)
+def get_instance(tenant: str, instance_id: str, request: Request, _principal: Reader) -> Any:
+    """State, open user tasks, open incidents and the instance's current variables."""
+    info = engine_of(request).get_instance(tenant, instance_id)
+    return InstanceDetail(
+        **InstanceOut.of(info).model_dump(),
+        variables=info.variables or {},
+        user_tasks=[TaskOut.of(t) for t in info.user_tasks],
+        incidents=[IncidentOut.of(i) for i in info.incidents],
+    )
+
+
+@router.get("/process-instances", response_model=InstancePage)
+def list_instances(
+    tenant: str,
+    request: Request,
+    _principal: Reader,
+    business_key: Annotated[str | None, Query(max_length=200)] = None,
+    state: Annotated[str | None, Query(pattern="^(running|completed|cancelled)$")] = None,
+    process_key: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Any:
+    items = engine_of(request).instances(
+        tenant,
+        state=state,
+        business_key=business_key,
+        process_key=process_key,
+        limit=limit,
+        offset=offset,
+    )
+    return InstancePage(items=[InstanceOut.of(i) for i in items], limit=limit, offset=offset)
+
+
+@router.post("/process-instances/{instance_id}/cancel", status_code=204)
+def cancel_instance(tenant: str, instance_id: str, request: Request, principal: Operator) -> None:
+    engine_of(request).cancel(tenant, instance_id, actor=principal.id)
+
+
+@router.get("/process-instances/{instance_id}/audit")
+def instance_audit(
+    tenant: str,
+    instance_id: str,
+    request: Request,
+    _principal: Annotated[
+        Principal, Depends(require_roles("operator", "tenant_admin", "province_auditor"))
+    ],
+) -> dict[str, Any]:
+    """The instance's audit log and whether its SM3 hash chain holds."""
+    engine = engine_of(request)
+    report = engine.verify_audit(tenant, instance_id)
+    events = engine.audit_events(tenant, instance_id)
+    return {
+        "chain": {
+            "ok": report.ok,
+            "events": report.events,
+            "broken_at": report.broken_at,
+            "reason": report.reason,
+        },
+        "events": [
+            {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                for k, v in e.items()
+                if k != "id"
+            }
+            for e in events
+        ],
+    }
+
+
+__all__ = ["router"]
