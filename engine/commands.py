@@ -375,6 +375,7 @@ class Runtime:
             assignee = self._names(task, getattr(spec, "assignee", None))
             due_at = self._due(task, getattr(spec, "due_date", None), now)
             sod = self._names(task, getattr(spec, "sod_group", None))
+            title = self._text(task, getattr(spec, "display_name", None))
         task_id = str(task.id)
         effects.tasks.append(
             {
@@ -384,7 +385,7 @@ class Runtime:
                 "process_key": loaded.process_key,
                 "business_key": loaded.business_key,
                 "element_id": spec.bpmn_id,
-                "name": spec.bpmn_name,
+                "name": (title or spec.bpmn_name or "")[:200] or None,
                 "form_key": getattr(spec, "form_key", None),
                 "sod_group": sod[0] if sod else None,
                 "candidate_groups": groups,
@@ -413,6 +414,13 @@ class Runtime:
             return []
         items = value.split(",") if isinstance(value, str) else list(value)
         return [str(item).strip() for item in items if str(item).strip()]
+
+    def _text(self, task: Any, text: str | None) -> str | None:
+        if not text:
+            return None
+        inner = expression_of(text)
+        value: Any = text if inner is None else self.script_engine.evaluate(task, inner)
+        return None if value is None else str(value)
 
     def _due(self, task: Any, text: str | None, now: datetime) -> datetime | None:
         if not text:

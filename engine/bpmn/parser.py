@@ -205,6 +205,7 @@ class HumanTaskParser(_LoanflowTaskParser):
             due_date=pick("dueDate"),
             variable=ext.get("variableName"),
             sod_group=props.get("separationOfDuties"),
+            display_name=props.get("displayName"),
             **self.scripts(),
             **self.bpmn_attributes,
         )

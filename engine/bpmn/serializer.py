@@ -61,6 +61,7 @@ class HumanTaskConverter(SpiffBpmnTaskConverter):  # type: ignore[misc]
             due_date=spec.due_date,
             variable=spec.variable,
             sod_group=spec.sod_group,
+            display_name=spec.display_name,
         )
         return dct
 

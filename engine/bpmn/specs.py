@@ -105,6 +105,8 @@ class HumanTask(UserTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
     text or, written as ``${expr}`` or ``=expr``, sandboxed expressions over the task data.
     ``sod_group`` (property ``separationOfDuties``) names a separation-of-duties group: the
     person who started the instance completes none of its tasks, and nobody completes two.
+    ``display_name`` (property ``displayName``, literal or expression) names the task in the
+    inbox when the diagram's name is too generic (e.g. one task serving every approval level).
     """
 
     def __init__(
@@ -118,10 +120,12 @@ class HumanTask(UserTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
         due_date: str | None = None,
         variable: str | None = None,
         sod_group: str | None = None,
+        display_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.sod_group = sod_group
+        self.display_name = display_name
         self.form_key = form_key
         self.candidate_groups = candidate_groups
         self.candidate_users = candidate_users

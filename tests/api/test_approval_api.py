@@ -14,6 +14,7 @@ from loanflow.engine.runner import EmbeddedRunner
 
 Headers = Callable[[str], dict[str, str]]
 ROOT = Path(__file__).resolve().parents[2]
+LEVEL_NAMES = {"审查", "支行审批", "总行审批", "贷审会审议", "总行审查"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,6 +72,7 @@ def walk(
             return asked
         task = detail["user_tasks"][0]
         role = task["candidate_groups"][0]
+        assert task["name"] in LEVEL_NAMES  # named after the level, not the generic task
         asked.append(role)
         user = deciders[role]
         done = client.post(
