@@ -377,6 +377,8 @@ def token(
             return _oauth_error("invalid_request", "the password grant needs username and password")
         if len(username) > _MAX_NAME or len(password) > _MAX_SECRET:
             return _oauth_error("invalid_request", "username or password is too long")
+        if "\x00" in username:
+            return _oauth_error("invalid_request", "the username holds a NUL character")
         info = auth.directory.authenticate(username, password, "user")
         if info is None:
             return _oauth_error("invalid_grant", "the username or password is wrong")
@@ -393,6 +395,8 @@ def token(
             return _invalid_client("client_id and client_secret are required")
         if len(cid) > _MAX_NAME or len(csecret) > _MAX_SECRET:
             return _invalid_client("client_id or client_secret is too long")
+        if "\x00" in cid:
+            return _invalid_client("the client_id holds a NUL character")
         info = auth.directory.authenticate(cid, csecret, "client")
         if info is None:
             return _invalid_client("the client_id or client_secret is wrong")

@@ -7,10 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from loanflow.api.auth import Principal, require_roles
+from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
 from loanflow.api.schemas import ApprovalChainIn, ApprovalChainOut, PreviewIn
 from loanflow.engine import NotFound
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}/approval-chain", tags=["approval chains"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}/approval-chain",
+    tags=["approval chains"],
+    responses=TENANT_ROUTE_ERRORS,
+)
 
 Admin = Annotated[Principal, Depends(require_roles("tenant_admin"))]
 Reader = Annotated[
@@ -43,7 +48,7 @@ def get_chain(tenant: str, request: Request, _principal: Reader, product: Produc
     return _out(info)
 
 
-@router.put("", response_model=ApprovalChainOut)
+@router.put("", response_model=ApprovalChainOut, responses=error_responses(400, 409, 413))
 def put_chain(
     tenant: str, body: ApprovalChainIn, request: Request, principal: Admin, product: Product = "*"
 ) -> Any:
@@ -54,7 +59,7 @@ def put_chain(
     return _out(info)
 
 
-@router.post("/preview")
+@router.post("/preview", responses=error_responses(400, 413))
 def preview(tenant: str, body: PreviewIn, request: Request, _principal: Reader) -> dict[str, Any]:
     """The levels an application would pass through under the current chain."""
     levels = _chains(request).preview(tenant, body.product, body.application)

@@ -9,11 +9,14 @@ from fastapi.responses import Response
 
 from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import ANY_STAFF, engine_of
+from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
 from loanflow.api.schemas import DefinitionOut, DeploymentOut
 from loanflow.engine import InvalidInput
 from loanflow.engine.views import DefinitionInfo, DeploymentInfo
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["deployments"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}", tags=["deployments"], responses=TENANT_ROUTE_ERRORS
+)
 
 Designer = Annotated[Principal, Depends(require_roles("designer", "tenant_admin"))]
 Viewer = Annotated[Principal, Depends(require_roles("designer", *ANY_STAFF))]
@@ -44,7 +47,12 @@ def _deployment(info: DeploymentInfo) -> DeploymentOut:
     )
 
 
-@router.post("/deployments", status_code=201, response_model=DeploymentOut)
+@router.post(
+    "/deployments",
+    status_code=201,
+    response_model=DeploymentOut,
+    responses=error_responses(400, 409, 413),
+)
 async def deploy(
     tenant: str,
     request: Request,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import ANY_STAFF, engine_of
+from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
 from loanflow.api.idempotency import IdempotencyKeys
 from loanflow.api.schemas import (
     IncidentOut,
@@ -18,7 +19,9 @@ from loanflow.api.schemas import (
     TaskOut,
 )
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["process instances"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}", tags=["process instances"], responses=TENANT_ROUTE_ERRORS
+)
 
 Starter = Annotated[Principal, Depends(require_roles("integrator", "loan_officer", "tenant_admin"))]
 Reader = Annotated[Principal, Depends(require_roles(*ANY_STAFF))]
@@ -35,7 +38,12 @@ IdemKey = Annotated[
 ]
 
 
-@router.post("/process-instances", status_code=201, response_model=InstanceOut)
+@router.post(
+    "/process-instances",
+    status_code=201,
+    response_model=InstanceOut,
+    responses=error_responses(400, 409, 413),
+)
 def start_instance(
     tenant: str,
     body: StartIn,
@@ -107,7 +115,9 @@ def list_instances(
     return InstancePage(items=[InstanceOut.of(i) for i in items], limit=limit, offset=offset)
 
 
-@router.post("/process-instances/{instance_id}/cancel", status_code=204)
+@router.post(
+    "/process-instances/{instance_id}/cancel", status_code=204, responses=error_responses(409)
+)
 def cancel_instance(tenant: str, instance_id: str, request: Request, principal: Operator) -> None:
     engine_of(request).cancel(tenant, instance_id, actor=principal.id)
 

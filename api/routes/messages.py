@@ -8,14 +8,17 @@ from fastapi import APIRouter, Depends, Request
 
 from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import engine_of
+from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
 from loanflow.api.schemas import CorrelateIn, CorrelateOut
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["messages"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}", tags=["messages"], responses=TENANT_ROUTE_ERRORS
+)
 
 Sender = Annotated[Principal, Depends(require_roles("integrator", "operator", "tenant_admin"))]
 
 
-@router.post("/messages", response_model=CorrelateOut)
+@router.post("/messages", response_model=CorrelateOut, responses=error_responses(400, 409, 413))
 def correlate(tenant: str, body: CorrelateIn, request: Request, principal: Sender) -> Any:
     """Deliver to the one instance waiting for this message with these correlation keys
     (``business_key`` matches the instance's business key), or start the process whose

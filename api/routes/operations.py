@@ -8,9 +8,12 @@ from fastapi import APIRouter, Depends, Request
 
 from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import engine_of
+from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
 from loanflow.api.schemas import IncidentOut, RetryIn
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["operations"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}", tags=["operations"], responses=TENANT_ROUTE_ERRORS
+)
 
 Operator = Annotated[Principal, Depends(require_roles("operator", "tenant_admin"))]
 
@@ -20,7 +23,7 @@ def list_incidents(tenant: str, request: Request, _principal: Operator) -> Any:
     return [IncidentOut.of(i) for i in engine_of(request).incidents(tenant)]
 
 
-@router.post("/jobs/{job_id}/retry", status_code=204)
+@router.post("/jobs/{job_id}/retry", status_code=204, responses=error_responses(400, 409, 413))
 def retry_job(
     tenant: str, job_id: str, request: Request, principal: Operator, body: RetryIn | None = None
 ) -> None:

@@ -8,12 +8,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import APPROVERS, engine_of
+from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
 from loanflow.api.i18n import localize_form, pick_language
 from loanflow.api.schemas import CompleteTaskIn, InstanceOut, Scope, TaskDetail, TaskOut, TaskPage
 from loanflow.engine import NotFound
 from loanflow.engine.views import UserTaskInfo
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}/tasks", tags=["user tasks"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}/tasks", tags=["user tasks"], responses=TENANT_ROUTE_ERRORS
+)
 
 Worker = Annotated[
     Principal,
@@ -96,21 +99,23 @@ def get_task(
     )
 
 
-@router.post("/{task_id}/claim", response_model=TaskOut)
+@router.post("/{task_id}/claim", response_model=TaskOut, responses=error_responses(409))
 def claim(tenant: str, task_id: str, request: Request, principal: Worker) -> Any:
     _task(request, tenant, task_id, principal)
     engine_of(request).claim(tenant, task_id, principal.id)
     return TaskOut.of(engine_of(request).get_user_task(tenant, task_id))
 
 
-@router.post("/{task_id}/unclaim", response_model=TaskOut)
+@router.post("/{task_id}/unclaim", response_model=TaskOut, responses=error_responses(409))
 def unclaim(tenant: str, task_id: str, request: Request, principal: Worker) -> Any:
     _task(request, tenant, task_id, principal)
     engine_of(request).unclaim(tenant, task_id, principal.id)
     return TaskOut.of(engine_of(request).get_user_task(tenant, task_id))
 
 
-@router.post("/{task_id}/complete", response_model=InstanceOut)
+@router.post(
+    "/{task_id}/complete", response_model=InstanceOut, responses=error_responses(400, 409, 413)
+)
 def complete(
     tenant: str, task_id: str, body: CompleteTaskIn, request: Request, principal: Worker
 ) -> Any:
