@@ -333,6 +333,58 @@ class Outbox(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class VaultKey(Base):
+    """A tenant's SM2 key pair; the private key sealed under the master key (SM4-GCM)."""
+
+    __tablename__ = "vault_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[str] = mapped_column(String(200))
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class Document(Base):
+    """A document in the vault: metadata here, ciphertext in a blob backend."""
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_tenant_instance", "tenant", "instance_id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str | None] = mapped_column(Id)
+    kind: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sm3: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    blob: Mapped[str] = mapped_column(String(500))
+    #: detached signatures and other evidence bound to the document (e.g. SM2 over a digest)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class Certificate(Base):
+    """X.509 material of a tenant (its signing CA, signer and seal certificates)."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(500))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    sealed_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    issuer_id: Mapped[str | None] = mapped_column(String(64))
+    not_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -355,3 +407,6 @@ principals_table = _table(Principal)
 approval_chains_table = _table(ApprovalChain)
 idempotency_table = _table(IdempotencyKey)
 outbox_table = _table(Outbox)
+vault_keys_table = _table(VaultKey)
+documents_table = _table(Document)
+certificates_table = _table(Certificate)

@@ -1,0 +1,1 @@
+"""Loan contracts: PDF rendering, PAdES signatures, verification."""

@@ -1,0 +1,1 @@
+"""Encrypted document store (SM2/SM3/SM4 digital envelopes)."""
