@@ -154,3 +154,37 @@ def instance_audit(
 
 
 __all__ = ["router"]
+
+
+@router.get("/process-instances/{instance_id}/evidence")
+def instance_evidence(
+    tenant: str,
+    instance_id: str,
+    request: Request,
+    _principal: Annotated[
+        Principal, Depends(require_roles("operator", "tenant_admin", "province_auditor"))
+    ],
+) -> dict[str, Any]:
+    """The loan's whole evidence checked offline (what ``loanflow verify`` prints): the audit
+    hash chain, every document's SM3 digest and tags, every PDF signature, every SM2 evidence
+    signature. ``ok`` is true only if every finding holds."""
+    from loanflow.workers.evidence import tenant_trust_roots, verify_instance
+
+    engine = engine_of(request)
+    engine.get_instance(tenant, instance_id, variables=False)  # 404 for another tenant's
+    vault = _vault(request)
+    report = verify_instance(
+        engine, vault, tenant, instance_id, trust_roots=tenant_trust_roots(engine, tenant)
+    )
+    return report.as_dict()
+
+
+def _vault(request: Request) -> Any:
+    vault = getattr(request.app.state, "vault", None)
+    if vault is None:
+        from loanflow.workers.vault import Vault, VaultSettings
+
+        demo = bool(getattr(request.app.state.settings, "demo", False))
+        vault = Vault(engine_of(request), VaultSettings(demo=demo) if demo else VaultSettings())
+        request.app.state.vault = vault
+    return vault

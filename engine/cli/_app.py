@@ -15,6 +15,7 @@ from loanflow.engine.cli._common import _options
 from loanflow.engine.cli._deploy import deploy
 from loanflow.engine.cli._inspect import incidents, instances, retry
 from loanflow.engine.cli._serve import serve
+from loanflow.engine.cli._verify import verify
 from loanflow.engine.cli._workers import worker_call, workers
 
 __all__ = ["app", "main"]
@@ -37,6 +38,16 @@ app.command()(retry)
 app.command()(workers)
 worker_app.command("call")(worker_call)
 app.command()(bench)
+app.command()(verify)
+
+
+def _mount_keys() -> None:
+    from loanflow.workers.vault.cli import keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_mount_keys()
 
 
 def main() -> None:

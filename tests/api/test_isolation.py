@@ -113,6 +113,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/process-instances", STAFF, frozenset({200})),
     Route("GET", "/process-instances/{instance_id}", STAFF, frozenset({200})),
     Route("GET", "/process-instances/{instance_id}/audit", OPERATORS, frozenset({200})),
+    Route("GET", "/process-instances/{instance_id}/evidence", OPERATORS, frozenset({200})),
     Route("POST", "/process-instances/{instance_id}/cancel", OPERATORS, frozenset({204, 409}),
           use={"instance_id": "cancel_id"}),
     Route("GET", "/tasks", WORKERS, frozenset({200}), params={"scope": "candidate"}),

@@ -70,6 +70,7 @@ OPERATIONS = (
     f"GET {T}/process-instances/{{instance_id}}",
     f"POST {T}/process-instances/{{instance_id}}/cancel",
     f"GET {T}/process-instances/{{instance_id}}/audit",
+    f"GET {T}/process-instances/{{instance_id}}/evidence",
     f"GET {T}/tasks",
     f"GET {T}/tasks/{{task_id}}",
     f"POST {T}/tasks/{{task_id}}/claim",
