@@ -76,6 +76,7 @@ def create_app(
     from loanflow.api.routes import (
         approval_chains,
         deployments,
+        documents,
         health,
         instances,
         messages,
@@ -84,7 +85,16 @@ def create_app(
     )
 
     auth.install(app, built_engine, settings)
-    for module in (health, instances, tasks, deployments, messages, approval_chains, operations):
+    for module in (
+        health,
+        instances,
+        tasks,
+        deployments,
+        documents,
+        messages,
+        approval_chains,
+        operations,
+    ):
         app.include_router(module.router)
     if settings.demo:
         from loanflow.api.demo import seed_demo

@@ -116,8 +116,21 @@ class EmbeddedRunner:
                 job.id, self.worker_id, f"no worker for topic {job.topic!r} here", retryable=False
             )
             return
+        payload = job.input
+        if "tenant" in definition.input_model.model_fields:
+            # a worker that acts for a tenant acts for the job's own, never one named in data
+            if payload.get("tenant", job.tenant) != job.tenant:
+                self._settle(
+                    self.engine.fail_job,
+                    job.id,
+                    f"the job belongs to tenant {job.tenant!r} but its input names "
+                    f"{payload.get('tenant')!r}",
+                    retryable=False,
+                )
+                return
+            payload = {**payload, "tenant": job.tenant}
         try:
-            output = run_worker(definition, job.input)
+            output = run_worker(definition, payload)
         except BusinessError as exc:
             self._settle(self.engine.throw_bpmn_error, job.id, exc.code, exc.message, exc.variables)
         except WorkerError as exc:

@@ -42,8 +42,10 @@ app.command()(verify)
 
 
 def _mount_keys() -> None:
+    from loanflow.engine.cli._certificates import ca
     from loanflow.workers.vault.cli import keys_app
 
+    keys_app.command("ca")(ca)
     app.add_typer(keys_app, name="keys")
 
 

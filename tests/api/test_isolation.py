@@ -114,6 +114,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/process-instances/{instance_id}", STAFF, frozenset({200})),
     Route("GET", "/process-instances/{instance_id}/audit", OPERATORS, frozenset({200})),
     Route("GET", "/process-instances/{instance_id}/evidence", OPERATORS, frozenset({200})),
+    Route("GET", "/process-instances/{instance_id}/documents", STAFF, frozenset({200})),
+    Route("GET", "/documents/{document_id}", STAFF, frozenset({200})),
     Route("POST", "/process-instances/{instance_id}/cancel", OPERATORS, frozenset({204, 409}),
           use={"instance_id": "cancel_id"}),
     Route("GET", "/tasks", WORKERS, frozenset({200}), params={"scope": "candidate"}),
@@ -154,7 +156,12 @@ def upload(client: TestClient, tenant: str, headers: dict[str, str], *names: str
 
 
 @pytest.fixture(scope="module")
-def ids(client: TestClient, as_user: Headers, app_engine: Engine) -> dict[str, str]:
+def ids(
+    client: TestClient,
+    as_user: Headers,
+    app_engine: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
     """Ids of objects that exist in ``enshi`` (and not in ``xiantao``), by path placeholder.
 
     ``instance_id``/``task_id``: a running loan at its review task; ``done_task_id``: another
@@ -198,6 +205,14 @@ def ids(client: TestClient, as_user: Headers, app_engine: Engine) -> dict[str, s
         task_id: str = task["id"]
         return task_id
 
+    from loanflow.workers.vault import Vault, VaultSettings
+
+    vault = Vault(app_engine, VaultSettings(demo=True, local_dir=tmp_path_factory.mktemp("vault")))
+    client.app.state.vault = vault  # type: ignore[attr-defined]
+    document = vault.store(
+        OWN, b"%PDF-1.7 matrix", kind="id_card", content_type="application/pdf", instance_id=main
+    )
+
     incidents = client.get(f"/api/v1/tenants/{OWN}/incidents", headers=as_user("operator.enshi"))
     assert set(jobs.values()) <= {i["job_id"] for i in incidents.json()}
     return {
@@ -208,6 +223,7 @@ def ids(client: TestClient, as_user: Headers, app_engine: Engine) -> dict[str, s
         "cancel_id": cancel,
         "key": definition["key"],
         "deployment_id": deployment["id"],
+        "document_id": document.id,
     }
 
 
@@ -233,7 +249,15 @@ def call(client: TestClient, ids: dict[str, str]) -> Callable[..., Response]:
 def unknown_ids() -> dict[str, str]:
     """Ids of the same shape as :func:`ids` that exist in no tenant."""
     fresh = str(uuid.uuid4())
-    keys = ("instance_id", "task_id", "done_task_id", "cancel_id", "job_id", "deployment_id")
+    keys = (
+        "instance_id",
+        "task_id",
+        "done_task_id",
+        "cancel_id",
+        "job_id",
+        "deployment_id",
+        "document_id",
+    )
     return {**dict.fromkeys(keys, fresh), "key": f"nowhere_{uuid.uuid4().hex[:8]}"}
 
 

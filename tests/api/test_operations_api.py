@@ -171,3 +171,43 @@ def test_completion_webhook_is_signed_and_retried(
     payload = json.loads(body)
     assert payload["instance_id"] == started["id"] and payload["business_key"] == "HOOK-1"
     assert payload["variables"]["decision"] == "approve"
+
+
+def test_documents_are_listed_and_downloaded_decrypted(
+    client: TestClient, as_user: Headers, app_engine: Engine, tmp_path: Any
+) -> None:
+    from loanflow.workers.vault import Vault, VaultSettings
+
+    started = client.post(
+        f"{E}/process-instances",
+        json={"process_key": "basic_loan", "variables": {"amount": 1000, "term": 6}},
+        headers=as_user("integrator.enshi"),
+    ).json()
+    vault = Vault(app_engine, VaultSettings(demo=True, local_dir=tmp_path))
+    client.app.state.vault = vault  # type: ignore[attr-defined]
+    content = "身份证正面".encode() * 50_000
+    info = vault.store(
+        "enshi",
+        content,
+        kind="id_card",
+        content_type="image/jpeg",
+        filename="身份证.jpg",
+        instance_id=started["id"],
+    )
+    officer = as_user("loan_officer.enshi")
+    listed = client.get(f"{E}/process-instances/{started['id']}/documents", headers=officer).json()
+    assert [(d["id"], d["sm3"], d["size"]) for d in listed] == [(info.id, info.sm3, len(content))]
+    download = client.get(f"{E}/documents/{info.id}", headers=officer)
+    assert download.status_code == 200 and download.content == content
+    assert download.headers["x-content-sm3"] == info.sm3
+    assert download.headers["content-type"] == "image/jpeg"
+    evidence = client.get(
+        f"{E}/process-instances/{started['id']}/evidence", headers=as_user("operator.enshi")
+    )
+    assert evidence.status_code == 200 and evidence.json()["ok"] is True
+    assert (
+        client.get(
+            f"/api/v1/tenants/xiantao/documents/{info.id}", headers=as_user("loan_officer.xiantao")
+        ).status_code
+        == 404
+    )

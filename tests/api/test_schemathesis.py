@@ -71,6 +71,8 @@ OPERATIONS = (
     f"POST {T}/process-instances/{{instance_id}}/cancel",
     f"GET {T}/process-instances/{{instance_id}}/audit",
     f"GET {T}/process-instances/{{instance_id}}/evidence",
+    f"GET {T}/process-instances/{{instance_id}}/documents",
+    f"GET {T}/documents/{{document_id}}",
     f"GET {T}/tasks",
     f"GET {T}/tasks/{{task_id}}",
     f"POST {T}/tasks/{{task_id}}/claim",
@@ -111,8 +113,9 @@ def app(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iter
 
 
 @pytest.fixture(scope="module")
-def world(app: FastAPI) -> dict[str, Any]:
+def world(app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Tokens, and real values for path parameters: tenants, and ids of objects in ``enshi``."""
+    vault_dir = tmp_path_factory.mktemp("vault")
     with TestClient(app) as client:
         tokens = {user: token(client, user) for user in USERS}
         admin = {"Authorization": f"Bearer {tokens['province_admin.hubei']}"}
@@ -145,6 +148,19 @@ def world(app: FastAPI) -> dict[str, Any]:
         engine.fail_job(jobs[0], "fuzz", "core banking down", retryable=False)
         instances = [failing, start(1), start(2)]
         EmbeddedRunner(engine).run_once()
+        from loanflow.workers.vault import Vault, VaultSettings
+
+        vault = Vault(engine, VaultSettings(demo=True, local_dir=vault_dir))
+        app.state.vault = vault
+        documents = [
+            vault.store(
+                "enshi",
+                b"%PDF-1.7 fuzz",
+                kind="id_card",
+                content_type="application/pdf",
+                instance_id=instances[1],
+            ).id
+        ]
         inbox = client.get(f"{E}/tasks", params={"scope": "all"}, headers=admin).json()
         tasks = [task["id"] for task in inbox["items"]]
         assert tasks
@@ -155,6 +171,7 @@ def world(app: FastAPI) -> dict[str, Any]:
             "instance_id": instances,
             "task_id": tasks,
             "job_id": jobs,
+            "document_id": documents,
             "key": ["basic_loan", "signing", "risk_signal_handling"],
             "process_key": ["basic_loan", "signing"],
             "message": ["risk_signal", "contract_signed"],

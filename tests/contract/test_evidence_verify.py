@@ -139,3 +139,18 @@ def test_the_cli_exits_non_zero_on_failure(
     assert bad.exit_code == 1
     assert json.loads(bad.stdout[: bad.stdout.rindex("}") + 1])["ok"] is False
     assert "first failure" in bad.stderr
+
+
+def test_keys_commands_create_the_ca_and_sm2_keys(db_url: str, monkeypatch: Any) -> None:
+    monkeypatch.setenv("LOANFLOW_VAULT_MASTER_KEY", MASTER)
+    runner = CliRunner()
+    base = ["--database-url", db_url, "keys"]
+    first = runner.invoke(app, [*base, "ca", "--tenant", "enshi", "--organization", "恩施农商银行"])
+    again = runner.invoke(app, [*base, "ca", "--tenant", "enshi", "--organization", "恩施农商银行"])
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    assert first.stdout.split()[1] == again.stdout.split()[1]  # the same CA, not a second one
+    assert runner.invoke(app, [*base, "create", "--tenant", "enshi"]).exit_code == 0
+    assert runner.invoke(app, [*base, "rotate", "--tenant", "enshi"]).exit_code == 0
+    listed = runner.invoke(app, [*base, "list", "--tenant", "enshi", "--json"])
+    keys = json.loads(listed.stdout)
+    assert [k["active"] for k in keys] == [False, True]

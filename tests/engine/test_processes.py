@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from factories import assert_round_trip, diagram, only
+from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from loanflow.engine import Conflict, DeploymentError, Engine, InvalidInput, ManualClock, NotFound
 from loanflow.engine.audit import audit_table
 from loanflow.engine.runner import EmbeddedRunner
+from loanflow.workers import WorkerRegistry, worker
 from loanflow.workers.builtin.identity import check_digit
 
 VALID_ID = "11010519491231002" + check_digit("11010519491231002")
@@ -437,3 +439,49 @@ def test_completion_callback_is_written_with_the_last_change(engine: Engine) -> 
     assert by_instance[started.id].payload["variables"]["ok"] == 1
     assert by_instance[cancelled.id].payload["event"] == "instance.cancelled"
     assert {r.url for r in rows} == {"https://bank.example/hook"}
+
+
+class TenantIn(BaseModel):
+    tenant: str
+    value: object = None
+
+
+class TenantOut(BaseModel):
+    echoed: object = None
+
+
+SEEN_TENANTS: list[str] = []
+
+
+@worker("test.echo")
+def tenant_echo(data: TenantIn) -> TenantOut:
+    SEEN_TENANTS.append(data.tenant)
+    return TenantOut(echoed=data.value)
+
+
+def test_a_worker_acts_only_for_the_jobs_own_tenant(engine: Engine) -> None:
+    seen = SEEN_TENANTS
+    seen.clear()
+    engine.workers = WorkerRegistry(
+        [tenant_echo, *[d for d in engine.workers if d.topic != "test.echo"]]
+    )
+    bpmn = diagram("spiff_basic.bpmn")["spiff_basic.bpmn"].replace(
+        b'id="calc.repayment_schedule" resultVariable="schedule"',
+        b'id="test.echo" resultVariable="schedule"',
+    )
+    for tenant, named in (("enshi", None), ("xiantao", "enshi")):
+        body = (
+            bpmn
+            if named is None
+            else bpmn.replace(
+                b'<spiffworkflow:parameter id="principal" type="number" value="principal"/>',
+                b'<spiffworkflow:parameter id="tenant" type="str" value="\'enshi\'"/>',
+            )
+        )
+        engine.deploy({"spiff_basic.bpmn": body, **diagram("review.json")}, tenant=tenant)
+        engine.start(tenant, "basic_loan", variables={"amount": 1, "term": 1})
+    run_jobs(engine)
+    run_jobs(engine)
+    assert seen == ["enshi"]  # filled in from the job for enshi; xiantao's job named enshi
+    incident = only(engine.incidents("xiantao"))
+    assert "belongs to tenant 'xiantao'" in incident.message

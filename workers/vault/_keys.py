@@ -125,6 +125,10 @@ class KeyRing:
             + sm4_gcm_encrypt(self._kek, nonce, self._aad(tenant, key_id), private)
         )
 
+    def sealer(self, context: str) -> MasterKeySealer:
+        """Seal other secrets (e.g. certificate keys) under the master key, bound to ``context``."""
+        return MasterKeySealer(self, context)
+
     def _unseal_private(self, tenant: str, key_id: str, sealed: bytes) -> bytes:
         if sealed[:1] != _SEAL_VERSION:
             raise MasterKeyMismatch(key_id)
@@ -268,3 +272,17 @@ class KeyRing:
         """
         _, private = self._private(tenant, key_id)
         return sm2_decrypt(private, sealed)
+
+
+class MasterKeySealer:
+    """``seal``/``unseal`` under the vault's master key (SM4-GCM, ``context`` as AAD)."""
+
+    def __init__(self, ring: KeyRing, context: str) -> None:
+        self._ring = ring
+        self._context = context
+
+    def seal(self, data: bytes) -> bytes:
+        return self._ring._seal_private("*", self._context, data)
+
+    def unseal(self, data: bytes) -> bytes:
+        return self._ring._unseal_private("*", self._context, data)
