@@ -38,4 +38,6 @@ def ca(
             info = store.import_ca(tenant, pem)
         else:
             info = store.ensure_ca(tenant, organization)
-    _out().print(f"CA {info.id} for {tenant}: {info.distinguished_name}, valid until {info.not_after:%Y-%m-%d}")
+    _out().print(
+        f"CA {info.id} for {tenant}: {info.distinguished_name}, valid until {info.not_after:%Y-%m-%d}"
+    )
