@@ -233,11 +233,13 @@ def test_serve_runs_the_api_when_there_is_one(db: str, monkeypatch: pytest.Monke
     assert "stopped" in result.stdout
 
 
-def test_serve_demo_stops_on_sigterm(db: str) -> None:
-    """The real script: deploys the shipped demo, blocks, and exits 0 on SIGTERM."""
+def _serve(db: str, *args: str, port: int | None = None) -> subprocess.Popen[str]:
+    """The real ``loanflow serve --demo`` script in a child process."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("LOANFLOW_PORT", None)
-    child = subprocess.Popen(
+    if port is not None:
+        env["LOANFLOW_PORT"] = str(port)
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -246,23 +248,30 @@ def test_serve_demo_stops_on_sigterm(db: str) -> None:
             db,
             "serve",
             "--demo",
-            "--no-api",
             "--threads",
             "1",
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+def _read_until(child: subprocess.Popen[str], marker: str) -> list[str]:
+    assert child.stdout is not None
+    seen = []
+    for line in child.stdout:
+        seen.append(line)
+        if marker in line:
+            break
+    return seen
+
+
+def _stop(child: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, then the remaining output; the child must exit 0 without a traceback."""
     try:
-        assert child.stdout is not None
-        seen = []
-        for line in child.stdout:
-            seen.append(line)
-            if "Ctrl-C to stop" in line:
-                break
-        assert any("engine running" in line for line in seen), "".join(seen)
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=30)
     finally:
@@ -270,8 +279,19 @@ def test_serve_demo_stops_on_sigterm(db: str) -> None:
             child.kill()
             child.communicate()
     assert child.returncode == 0, err
-    assert "stopped" in out
     assert "Traceback" not in err
+    return out, err
+
+
+def test_serve_demo_stops_on_sigterm(db: str) -> None:
+    """The real script: deploys the shipped demo, blocks, and exits 0 on SIGTERM."""
+    child = _serve(db, "--no-api")
+    try:
+        seen = _read_until(child, "Ctrl-C to stop")
+        assert any("engine running" in line for line in seen), "".join(seen)
+    finally:
+        out, _err = _stop(child)
+    assert "stopped" in out
 
 
 def test_serve_demo_with_the_api_answers_and_stops_on_sigterm(db: str) -> None:
@@ -283,31 +303,9 @@ def test_serve_demo_with_the_api_answers_and_stops_on_sigterm(db: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOANFLOW_PORT": str(port)}
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from loanflow.engine.cli import main; main()",
-            "--database-url",
-            db,
-            "serve",
-            "--demo",
-            "--threads",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    child = _serve(db, port=port)
     try:
-        assert child.stdout is not None
-        seen = []
-        for line in child.stdout:
-            seen.append(line)
-            if "API on" in line:
-                break
+        seen = _read_until(child, "API on")
         assert any(f"http://127.0.0.1:{port}" in line for line in seen), "".join(seen)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -328,11 +326,5 @@ def test_serve_demo_with_the_api_answers_and_stops_on_sigterm(db: str) -> None:
         )
         assert {"demo_loan", "approval"} <= {d["key"] for d in definitions.json()}
         assert httpx.get(f"{base}/docs").status_code == 200
-        child.send_signal(signal.SIGTERM)
-        _out, err = child.communicate(timeout=30)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    assert child.returncode == 0, err
-    assert "Traceback" not in err
+        _stop(child)
