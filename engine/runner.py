@@ -129,6 +129,8 @@ class EmbeddedRunner:
                 )
                 return
             payload = {**payload, "tenant": job.tenant}
+        if "instance_id" in definition.input_model.model_fields and not payload.get("instance_id"):
+            payload = {**payload, "instance_id": job.instance_id}  # documents bind to the loan
         try:
             output = run_worker(definition, payload)
         except BusinessError as exc:

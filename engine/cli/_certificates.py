@@ -39,5 +39,6 @@ def ca(
         else:
             info = store.ensure_ca(tenant, organization)
     _out().print(
-        f"CA {info.id} for {tenant}: {info.distinguished_name}, valid until {info.not_after:%Y-%m-%d}"
+        f"CA {info.id} for {tenant}: {info.distinguished_name}, "
+        f"valid until {info.not_after:%Y-%m-%d}"
     )

@@ -63,6 +63,37 @@ def _wait_for_stop(ready: Callable[[], None]) -> str:
     return received[0]
 
 
+def _add_evidence_workers(engine: Engine, demo: bool) -> None:
+    """Register ``contract.*`` on this engine's database and vault, when a vault is configured.
+
+    They need the engine's database (certificates) and the vault's keys, so they are built
+    here rather than listed with the built-ins.
+    """
+    from loanflow.workers.contract import (
+        CertificateStore,
+        ContractService,
+        VaultEvidenceKeys,
+        contract_workers,
+    )
+    from loanflow.workers.registry import WorkerRegistry
+    from loanflow.workers.vault import Vault, VaultSettings
+
+    try:
+        vault_settings = VaultSettings(demo=True) if demo else VaultSettings()
+    except ValidationError:
+        _out().print("contract workers: off (set LOANFLOW_VAULT_MASTER_KEY to enable)")
+        return
+    vault = Vault(engine, vault_settings)
+    service = ContractService(
+        CertificateStore(engine.db, vault.keys.sealer("certificates"), engine.clock),
+        storage=vault,
+        evidence_keys=VaultEvidenceKeys(vault),
+        clock=engine.clock,
+    )
+    existing = [d for d in engine.workers if not d.topic.startswith("contract.")]
+    engine.workers = WorkerRegistry([*existing, *contract_workers(service)])
+
+
 def _api_factory() -> Callable[..., Any] | None:
     try:
         api = importlib.import_module("loanflow.api")
@@ -145,6 +176,7 @@ def serve(
         settings = _api_settings(settings, demo)
     out = _out()
     with _session(settings) as engine:
+        _add_evidence_workers(engine, demo or settings.demo)
         if demo or settings.demo:
             bundle = _demo_bundle()
             if bundle:

@@ -154,3 +154,52 @@ def test_keys_commands_create_the_ca_and_sm2_keys(db_url: str, monkeypatch: Any)
     listed = runner.invoke(app, [*base, "list", "--tenant", "enshi", "--json"])
     keys = json.loads(listed.stdout)
     assert [k["active"] for k in keys] == [False, True]
+
+
+def test_a_diagram_renders_and_signs_through_jobs_and_the_loan_verifies(
+    engine: Engine, sealer: Any, clock: ManualClock, tmp_path: Path
+) -> None:
+    """contract.render and contract.sign as service tasks of a BPMN process, run by the runner."""
+    from loanflow.engine.runner import EmbeddedRunner
+
+    vault = Vault(engine, VaultSettings(master_key=SecretStr(MASTER), local_dir=tmp_path / "v"))
+    service = ContractService(
+        CertificateStore(engine.db, vault.keys.sealer("certificates"), clock),
+        storage=vault,
+        evidence_keys=VaultEvidenceKeys(vault),
+        clock=clock,
+        settings=ContractSettings(),
+    )
+    engine.workers = WorkerRegistry([*engine.workers, *contract_workers(service)])
+    engine.deploy(diagram("contract_flow.bpmn"), tenant="enshi")
+    started = engine.start(
+        "enshi",
+        "contract_flow",
+        variables={
+            "contract_number": "HT-2026-0042",
+            "lender": {
+                "name": "湖北恩施农村商业银行股份有限公司",
+                "address": "湖北省恩施市施州大道1号",
+            },
+            "borrower": {
+                "name": "王五",
+                "id_number": "422801199001011234",
+                "address": "湖北省恩施市",
+            },
+            "amount": 80000,
+            "annual_rate": 0.0435,
+            "months": 12,
+        },
+    )
+    runner = EmbeddedRunner(engine)
+    for _ in range(5):
+        if not runner.run_once():
+            break
+    info = engine.get_instance("enshi", started.id)
+    assert info.state == "completed", engine.incidents("enshi")
+    assert info.variables is not None and info.variables["signed"]["document_id"]
+    report = verify_instance(
+        engine, vault, "enshi", started.id, trust_roots=tenant_trust_roots(engine, "enshi")
+    )
+    assert report.ok, [str(f) for f in report.findings if not f.ok]
+    assert [f.what for f in report.findings].count("signature") == 2
