@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from loanflow.engine.views import IncidentInfo, InstanceInfo, UserTaskInfo
 
 __all__ = [
     "ApprovalChainIn",
@@ -32,6 +30,14 @@ __all__ = [
 Key = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 
 
+class _FromView(BaseModel):
+    """An answer built from the engine's view of the same fields (extra ones are left out)."""
+
+    @classmethod
+    def of(cls, view: object) -> Self:
+        return cls.model_validate(view, from_attributes=True)
+
+
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,7 +51,7 @@ class StartIn(BaseModel):
     )
 
 
-class InstanceOut(BaseModel):
+class InstanceOut(_FromView):
     id: str
     tenant: str
     process_key: str
@@ -56,22 +62,8 @@ class InstanceOut(BaseModel):
     updated_at: datetime
     ended_at: datetime | None = None
 
-    @classmethod
-    def of(cls, info: InstanceInfo) -> InstanceOut:
-        return cls(
-            id=info.id,
-            tenant=info.tenant,
-            process_key=info.process_key,
-            business_key=info.business_key,
-            state=info.state,
-            version=info.version,
-            created_at=info.created_at,
-            updated_at=info.updated_at,
-            ended_at=info.ended_at,
-        )
 
-
-class TaskOut(BaseModel):
+class TaskOut(_FromView):
     id: str
     instance_id: str
     process_key: str
@@ -88,28 +80,8 @@ class TaskOut(BaseModel):
     completed_at: datetime | None = None
     completed_by: str | None = None
 
-    @classmethod
-    def of(cls, info: UserTaskInfo) -> TaskOut:
-        return cls(
-            id=info.id,
-            instance_id=info.instance_id,
-            process_key=info.process_key,
-            business_key=info.business_key,
-            element_id=info.element_id,
-            name=info.name,
-            form_key=info.form_key,
-            candidate_groups=info.candidate_groups,
-            candidate_users=info.candidate_users,
-            assignee=info.assignee,
-            due_at=info.due_at,
-            state=info.state,
-            created_at=info.created_at,
-            completed_at=info.completed_at,
-            completed_by=info.completed_by,
-        )
 
-
-class IncidentOut(BaseModel):
+class IncidentOut(_FromView):
     id: str
     instance_id: str
     job_id: str | None
@@ -117,18 +89,6 @@ class IncidentOut(BaseModel):
     message: str
     created_at: datetime
     resolved_at: datetime | None = None
-
-    @classmethod
-    def of(cls, info: IncidentInfo) -> IncidentOut:
-        return cls(
-            id=info.id,
-            instance_id=info.instance_id,
-            job_id=info.job_id,
-            element_id=info.element_id,
-            message=info.message,
-            created_at=info.created_at,
-            resolved_at=info.resolved_at,
-        )
 
 
 class InstanceDetail(InstanceOut):
