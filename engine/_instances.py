@@ -66,7 +66,9 @@ class InstancesMixin(EngineState):
             process = self._latest(conn, tenant, process_key)
             if process.start_form:
                 self._validate_form(process, process.start_form, data)
-            loaded = self.rt.new_instance(tenant, process, business_key, data, actor, callback_url)
+            loaded = self.rt.new_instance(
+                tenant, process, business_key, data, actor, callback_url, conn=conn
+            )
             loaded.record(
                 "instance.started",
                 actor,

@@ -168,7 +168,7 @@ class MessagesMixin(EngineState):
         process = self._resolve(conn, candidates[0].id)
         business_key = keys.get("business_key")
         loaded = self.rt.new_instance(
-            tenant, process, str(business_key) if business_key else None, {}, actor
+            tenant, process, str(business_key) if business_key else None, {}, actor, conn=conn
         )
         loaded.record(
             "instance.started",

@@ -37,6 +37,7 @@ from loanflow.engine.bpmn.specs import (
     expression_of,
 )
 from loanflow.engine.deployments import ParsedProcess
+from loanflow.engine.dmn import TRACE_KEY as DECISION_TRACE_KEY
 from loanflow.engine.errors import Conflict, InvalidInput, LoanflowError, NotFound, ProcessError
 from loanflow.engine.store.models import (
     audit_table,
@@ -150,6 +151,10 @@ class Runtime:
         self.on_jobs = on_jobs
         #: delivers messages an instance throws; set by the engine (none: recorded, not sent)
         self.route: Callable[[Connection, Loaded, list[Any]], None] | None = None
+        #: the tenant parameter snapshot a new instance starts with; set by the engine
+        self.start_parameters: (
+            Callable[[Connection, str, frozenset[str]], dict[str, Any]] | None
+        ) = None
 
     # -- transactions -------------------------------------------------------------------
 
@@ -178,7 +183,18 @@ class Runtime:
         variables: dict[str, Any],
         actor: str | None,
         callback_url: str | None = None,
+        conn: Connection | None = None,
     ) -> Loaded:
+        if process.parameters and self.start_parameters is not None and conn is not None:
+            snapshot = self.start_parameters(conn, tenant, process.parameters)
+            given = sorted(set(snapshot) & set(variables))
+            if given:
+                raise InvalidInput(
+                    f"{', '.join(given)} is set by the engine from the tenant's parameters; "
+                    "a caller cannot pass it",
+                    dict.fromkeys(given, "set by the engine"),
+                )
+            variables = {**variables, **snapshot}
         workflow = BpmnWorkflow(
             process.spec, process.subprocess_specs, script_engine=self.script_engine
         )
@@ -259,10 +275,20 @@ class Runtime:
         def did_complete(task: Any) -> None:
             spec = task.task_spec
             if isinstance(spec, BusinessRuleTaskMixin):
-                table = spec.dmnEngine.decision_table
-                outputs = {o.name: task.data.get(o.name) for o in table.outputs if o.name}
+                runner = spec.dmnEngine
+                evaluated = task.internal_data.pop(DECISION_TRACE_KEY, [])
+                if runner.result_variable:
+                    outputs = {runner.result_variable: task.data.get(runner.result_variable)}
+                else:
+                    names = runner.decision.output_names
+                    outputs = {n: task.data.get(n.split(".")[0]) for n in names if n}
                 decisions.append(
-                    {"element": spec.bpmn_id, "decision": table.id, "outputs": outputs}
+                    {
+                        "element": spec.bpmn_id,
+                        "decision": runner.decision.id,
+                        "outputs": outputs,
+                        "evaluations": evaluated,
+                    }
                 )
 
         with self.guard(loaded):

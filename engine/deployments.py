@@ -26,7 +26,9 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from loanflow.engine.bpmn.parser import LoanflowParser, UnsafeXml, parse_xml
 from loanflow.engine.bpmn.specs import _ISO_LITERAL, ExternalServiceTask, HumanTask, expression_of
+from loanflow.engine.dmn import DmnProblems, check_requirements
 from loanflow.engine.errors import DeploymentError, Problem, ScriptError
+from loanflow.engine.parameters import parameter_sets_read_by
 
 __all__ = [
     "DeploymentCache",
@@ -64,6 +66,8 @@ class ParsedProcess:
     version: int = 0
     #: the forms of the deployment this process came in (shared with its siblings)
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the tenant parameter sets its deployment reads (snapshotted into new instances)
+    parameters: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -156,13 +160,14 @@ class _Validator:
             else:
                 self.problem(name, "unknown file type: expected .bpmn, .dmn or .json (a form)")
         for name in dmn:
-            self._check_dmn(name)
             try:
                 parser.add_dmn_xml(self.trees[name].getroot(), name)
-            except ValidationException as exc:
-                self._validation(exc, name)
-            except Exception as exc:  # noqa: BLE001 - SpiffWorkflow raises anything on bad DMN
-                self.problem(name, f"not a DMN file this engine can read: {exc}")
+            except DmnProblems as exc:
+                for found in exc.problems:
+                    self.problem(name, found.message, found.line, found.element)
+        for found in check_requirements(parser.decisions):
+            file = parser.decision_files.get(found.element or "", "(bundle)")
+            self.problem(file, found.message, found.line, found.element)
         for name in bpmn:
             self._check_bpmn_xml(name)
             try:
@@ -226,22 +231,6 @@ class _Validator:
                 self._compile(name, node, text)
             elif ns == SPIFF_NS and local == "parameter" and node.get("value"):
                 self._compile(name, node, node.get("value"))
-
-    def _check_dmn(self, name: str) -> None:
-        root = self.trees[name].getroot()
-        for node in root.iter(etree.Element):
-            local = etree.QName(node).localname
-            if local != "text" or not (node.text or "").strip():
-                continue
-            parent = etree.QName(node.getparent()).localname
-            text = node.text.strip()
-            if parent in ("inputExpression", "outputEntry"):
-                self._compile(name, node, text)
-            elif parent == "inputEntry" and text != "-":
-                try:
-                    self.check_expression(text)
-                except ScriptError:
-                    self._compile(name, node, f"dmn_input {text.replace('?', 'dmn_input')}")
 
     def _build_processes(self, parser: LoanflowParser) -> dict[str, ParsedProcess]:
         processes: dict[str, ParsedProcess] = {}
@@ -386,8 +375,10 @@ def build_deployment(
     processes = validator.run()
     if validator.problems:
         raise DeploymentError(validator.problems)
+    reads = parameter_sets_read_by(list(files.values()))
     for process in processes.values():
         process.forms = validator.forms
+        process.parameters = reads
     return ParsedDeployment(
         id=deployment_id,
         tenant=tenant,

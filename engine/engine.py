@@ -36,6 +36,7 @@ from loanflow.engine.commands import Runtime, audit, instances, jobs
 from loanflow.engine.deployments import DeploymentCache
 from loanflow.engine.errors import NotFound
 from loanflow.engine.jobs import JobService, incidents
+from loanflow.engine.parameters import Parameters
 from loanflow.engine.sandbox import Sandbox
 from loanflow.engine.settings import EngineSettings
 from loanflow.engine.store.db import connect, migrate
@@ -93,6 +94,8 @@ class Engine(
             self.rt, self.settings.job_lock_seconds, self.settings.retry_backoff_max
         )
         self.rt.route = self._route
+        self.parameters = Parameters(self)
+        self.rt.start_parameters = self.parameters.snapshot
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -36,6 +36,14 @@ from loanflow.engine.bpmn.specs import (
     ExternalServiceTask,
     HumanTask,
 )
+from loanflow.engine.dmn import (
+    MAP_RESULTS,
+    Decision,
+    DecisionRunner,
+    DmnProblem,
+    DmnProblems,
+    compile_dmn,
+)
 
 __all__ = ["CAMUNDA_NS", "LoanflowParser", "UnsafeXml", "parse_xml"]
 
@@ -228,10 +236,22 @@ class DecisionTaskParser(_LoanflowTaskParser):
                 node=self.node,
                 file_name=self.filename,
             )
+        result_variable = _camunda(self.node, "resultVariable")
+        map_result = _camunda(self.node, "mapDecisionResult")
+        if map_result is not None and map_result not in MAP_RESULTS:
+            raise ValidationException(
+                f"camunda:mapDecisionResult {map_result!r}: expected one of "
+                + ", ".join(sorted(MAP_RESULTS)),
+                node=self.node,
+                file_name=self.filename,
+            )
+        decision = self.process_parser.parser.get_decision(ref, self.node, self.filename)
         return BusinessRuleTask(
             self.spec,
             self.bpmn_id,
-            dmnEngine=self.process_parser.parser.get_engine(ref, self.node),
+            dmnEngine=DecisionRunner(
+                decision, self.process_parser.parser.decisions, result_variable, map_result
+            ),
             **self.scripts(),
             **self.bpmn_attributes,
         )
@@ -299,3 +319,41 @@ class LoanflowParser(SpiffBpmnParser):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__(namespaces=dict(NAMESPACES))
+        self.decisions: dict[str, Decision] = {}
+        self.decision_files: dict[str, str] = {}
+
+    def add_dmn_xml(self, node: Any, filename: str | None = None) -> None:
+        """Compile every decision of a DMN file (SpiffWorkflow's own DMN parser is not used).
+
+        Raises :class:`DmnProblems` listing every cell that does not parse and every decision
+        id that another file of the deployment already defines.
+        """
+        file = filename or "(dmn)"
+        decisions = compile_dmn(node, file)
+        clashes = [
+            DmnProblem(
+                f"decision {d.id!r} is also defined in {self.decision_files[d.id]}", d.line, d.id
+            )
+            for d in decisions
+            if d.id in self.decision_files
+        ]
+        if clashes:
+            raise DmnProblems(clashes)
+        for decision in decisions:
+            self.decisions[decision.id] = decision
+            self.decision_files[decision.id] = file
+
+    def get_decision(self, ref: str, node: Any, filename: str | None) -> Decision:
+        decision = self.decisions.get(ref)
+        if decision is None:
+            known = ", ".join(sorted(self.decisions)) or "none"
+            raise ValidationException(
+                f"calls decision {ref!r}, which no DMN file in the deployment defines "
+                f"(decisions: {known})",
+                node=node,
+                file_name=filename,
+            )
+        return decision
+
+    def get_engine(self, decision_ref: str, node: Any) -> DecisionRunner:
+        return DecisionRunner(self.get_decision(decision_ref, node, None), self.decisions)

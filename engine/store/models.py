@@ -385,6 +385,80 @@ class Certificate(Base):
     created_at: Mapped[datetime]
 
 
+class TenantParameters(Base):
+    """Parameters a decision reads (thresholds, limits, scorecards): the province's under
+    tenant ``*``, a county bank's overrides under its own id; versioned."""
+
+    __tablename__ = "tenant_parameters"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class RiskDataCache(Base):
+    """An external data source's answer for one subject, reused until it expires."""
+
+    __tablename__ = "risk_data_cache"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: SHA-256 of the normalized subject id: no ID number in clear in this table
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[dict[str, Any]]
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AntifraudSighting(Base):
+    """One application seen with one identifying value (phone, device, ID number)."""
+
+    __tablename__ = "antifraud_sightings"
+    __table_args__ = (
+        Index("ix_antifraud_sightings_lookup", "tenant", "kind", "value", "seen_at"),
+        UniqueConstraint("tenant", "kind", "value", "application_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: SHA-256 of the normalized value
+    value: Mapped[str] = mapped_column(String(64))
+    application_id: Mapped[str] = mapped_column(String(128))
+    seen_at: Mapped[datetime]
+
+
+class RiskBlacklist(Base):
+    """A blacklisted value: the province's under tenant ``*``, a bank's under its own id."""
+
+    __tablename__ = "risk_blacklist"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: SHA-256 of the normalized value
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    added_at: Mapped[datetime]
+    added_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class RiskReport(Base):
+    """The machine part of an application's risk report, as the risk.report worker wrote it."""
+
+    __tablename__ = "risk_reports"
+    __table_args__ = (Index("ix_risk_reports_tenant_instance", "tenant", "instance_id"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str | None] = mapped_column(Id)
+    application_id: Mapped[str | None] = mapped_column(String(128))
+    report: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -410,3 +484,8 @@ outbox_table = _table(Outbox)
 vault_keys_table = _table(VaultKey)
 documents_table = _table(Document)
 certificates_table = _table(Certificate)
+tenant_parameters_table = _table(TenantParameters)
+risk_data_cache_table = _table(RiskDataCache)
+antifraud_sightings_table = _table(AntifraudSighting)
+risk_blacklist_table = _table(RiskBlacklist)
+risk_reports_table = _table(RiskReport)
