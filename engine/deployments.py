@@ -22,6 +22,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from loanflow.engine.bpmn.parser import LoanflowParser, UnsafeXml, parse_xml
@@ -375,10 +376,13 @@ def build_deployment(
     processes = validator.run()
     if validator.problems:
         raise DeploymentError(validator.problems)
-    reads = parameter_sets_read_by(list(files.values()))
+    decisions = [content for name, content in files.items() if name.lower().endswith(".dmn")]
     for process in processes.values():
         process.forms = validator.forms
-        process.parameters = reads
+        texts = [files[process.file]] if process.file in files else list(files.values())
+        if _has_decisions(process):
+            texts += decisions
+        process.parameters = parameter_sets_read_by(texts)
     return ParsedDeployment(
         id=deployment_id,
         tenant=tenant,
@@ -386,6 +390,15 @@ def build_deployment(
         processes=processes,
         forms=validator.forms,
         files=dict(files),
+    )
+
+
+def _has_decisions(process: ParsedProcess) -> bool:
+    specs = [process.spec, *(s for s in process.subprocess_specs.values() if s is not None)]
+    return any(
+        isinstance(task, BusinessRuleTaskMixin)
+        for spec in specs
+        for task in spec.task_specs.values()
     )
 
 

@@ -19,6 +19,11 @@ class EngineSettings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path (embedded) or postgresql://… (production)",
     )
     demo: bool = Field(False, description="create demo tenants, users and deployments")
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db for fast shared counters (anti-fraud); "
+        "without it they are kept in the database",
+    )
     script_time_limit: float = Field(
         1.0, gt=0, description="seconds a script or expression may run"
     )

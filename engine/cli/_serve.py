@@ -94,6 +94,29 @@ def _add_evidence_workers(engine: Engine, demo: bool) -> None:
     engine.workers = WorkerRegistry([*existing, *contract_workers(service)])
 
 
+def _add_risk_workers(engine: Engine, settings: EngineSettings) -> None:
+    """Register ``risk.*`` on this engine's database (and Redis for anti-fraud counts)."""
+    from loanflow.workers.registry import WorkerRegistry
+    from loanflow.workers.risk import ExternalDataSettings, risk_workers
+
+    try:
+        external = ExternalDataSettings()
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        _fail(f"cannot configure the risk workers: {problems}", 2)
+    redis = None
+    if settings.redis_url:
+        from redis import Redis
+
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    existing = [d for d in engine.workers if not d.topic.startswith("risk.")]
+    engine.workers = WorkerRegistry([*existing, *risk_workers(engine, external, redis=redis)])
+    _out().print(
+        f"risk workers: external data from the {external.adapter} adapter, anti-fraud counts in "
+        + ("Redis" if redis is not None else "the database")
+    )
+
+
 def _api_factory() -> Callable[..., Any] | None:
     try:
         api = importlib.import_module("loanflow.api")
@@ -177,6 +200,7 @@ def serve(
     out = _out()
     with _session(settings) as engine:
         _add_evidence_workers(engine, demo or settings.demo)
+        _add_risk_workers(engine, settings)
         if demo or settings.demo:
             bundle = _demo_bundle()
             if bundle:
