@@ -67,6 +67,10 @@ def create_app(
     from loanflow.engine.approvals import ApprovalChains
 
     app.state.approval_chains = ApprovalChains(built_engine)
+    from loanflow.workers.risk import ReportService, validate_risk_parameters
+
+    app.state.risk_reports = ReportService(built_engine)
+    built_engine.parameters.validators.setdefault("risk", validate_risk_parameters)
     app.add_middleware(
         BodyLimitMiddleware, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
@@ -81,6 +85,8 @@ def create_app(
         instances,
         messages,
         operations,
+        parameters,
+        risk_reports,
         tasks,
     )
 
@@ -93,6 +99,8 @@ def create_app(
         documents,
         messages,
         approval_chains,
+        parameters,
+        risk_reports,
         operations,
     ):
         app.include_router(module.router)

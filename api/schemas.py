@@ -177,6 +177,16 @@ class ApprovalChainOut(BaseModel):
     updated_by: str | None = None
 
 
+class ParametersOut(BaseModel):
+    tenant: str
+    name: str
+    effective: dict[str, Any] = Field(description="what decisions read: defaults ← province ← bank")
+    own: dict[str, Any] | None = Field(description="the bank's own overrides (none: inherits all)")
+    version: int = Field(description="version of the bank's own document (0: none)")
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -60,6 +60,7 @@ WORKERS = frozenset(
 NOT_CANDIDATES = frozenset({"loan_officer", "branch_approver", "head_approver", "committee_member"})
 CHAIN_READERS = frozenset({"tenant_admin", "designer", "operator", "loan_officer"})
 OPERATORS = frozenset({"operator", "tenant_admin"})
+PARAM_READERS = frozenset({"tenant_admin", "designer", "operator", "loan_officer", "reviewer"})
 
 
 def user_of(role: str, tenant: str) -> str:
@@ -139,6 +140,12 @@ ROUTES: tuple[Route, ...] = (
           params={"product": "matrix"}),
     Route("POST", "/approval-chain/preview", CHAIN_READERS, frozenset({200}),
           json={"product": "*", "application": {"amount": 120000}}),
+    Route("GET", "/risk-parameters", PARAM_READERS, frozenset({200})),
+    Route("GET", "/risk-parameters/schema", PARAM_READERS, frozenset({200})),
+    Route("PUT", "/risk-parameters", frozenset({"tenant_admin"}), frozenset({200}),
+          json={"admission": {"min_score": 560}}),
+    Route("DELETE", "/risk-parameters", frozenset({"tenant_admin"}), frozenset({204, 404})),
+    Route("GET", "/process-instances/{instance_id}/risk-report", WORKERS, frozenset({200, 404})),
     Route("GET", "/incidents", OPERATORS, frozenset({200})),
     Route("POST", "/jobs/{job_id}/retry", OPERATORS, frozenset({204, 409}),
           json={"retries": 1}),

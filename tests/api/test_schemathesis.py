@@ -86,6 +86,11 @@ OPERATIONS = (
     f"GET {T}/approval-chain",
     f"PUT {T}/approval-chain",
     f"POST {T}/approval-chain/preview",
+    f"GET {T}/risk-parameters",
+    f"PUT {T}/risk-parameters",
+    f"DELETE {T}/risk-parameters",
+    f"GET {T}/risk-parameters/schema",
+    f"GET {T}/process-instances/{{instance_id}}/risk-report",
     f"GET {T}/incidents",
     f"POST {T}/jobs/{{job_id}}/retry",
 )
