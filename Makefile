@@ -40,6 +40,7 @@ check: install
 
 bench: install
 	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/dmn_eval.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info var

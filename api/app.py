@@ -114,4 +114,9 @@ def create_app(
             for product, chain in products.items():
                 if chains.get(tenant, product) is None:
                     chains.put(tenant, product, chain, "demo")
+        from loanflow.workers.risk import DEMO_RISK_PARAMETERS
+
+        for tenant, document in DEMO_RISK_PARAMETERS.items():
+            if built_engine.parameters.own(tenant, "risk") is None:
+                built_engine.parameters.put(tenant, "risk", document, "demo")
     return app

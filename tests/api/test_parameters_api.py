@@ -11,11 +11,33 @@ Headers = Callable[[str], dict[str, str]]
 URL = "/api/v1/tenants/{tenant}/risk-parameters"
 
 
-@pytest.fixture(autouse=True)
-def clean(client: TestClient, as_user: Headers) -> Iterator[None]:
-    yield
+def reset_all(client: TestClient, as_user: Headers) -> None:
     for tenant in ("enshi", "xiantao", "hubei"):
         client.delete(URL.format(tenant=tenant), headers=as_user("province_admin.hubei"))
+
+
+@pytest.fixture(autouse=True)
+def clean(client: TestClient, as_user: Headers) -> Iterator[None]:
+    """Each test starts from the schema defaults (demo mode seeds hubei and xiantao)."""
+    reset_all(client, as_user)
+    yield
+    reset_all(client, as_user)
+
+
+def test_demo_mode_seeds_the_province_and_a_stricter_county(
+    api_db_url: str, as_user: Headers
+) -> None:
+    from loanflow.api import create_app
+    from loanflow.api.settings import ApiSettings
+    from loanflow.engine import Engine, EngineSettings
+
+    engine = Engine(EngineSettings(database_url=api_db_url))
+    try:
+        create_app(ApiSettings(database_url=api_db_url, demo=True), engine=engine)
+        assert engine.parameters.effective("enshi", "risk")["admission"]["min_score"] == 560
+        assert engine.parameters.effective("xiantao", "risk")["admission"]["min_score"] == 600
+    finally:
+        engine.close()
 
 
 def test_a_bank_sees_defaults_then_its_own_overrides(client: TestClient, as_user: Headers) -> None:

@@ -34,6 +34,7 @@ from loanflow.workers.risk._external import (
 )
 from loanflow.workers.risk._models import Applicant, Application, Business, Location
 from loanflow.workers.risk._params import (
+    DEMO_RISK_PARAMETERS,
     AdmissionThresholds,
     RiskParameters,
     risk_parameters_schema,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from loanflow.engine.engine import Engine
 
 __all__ = [
+    "DEMO_RISK_PARAMETERS",
     "SANDBOX_RESERVED",
     "AdmissionThresholds",
     "AntifraudInput",

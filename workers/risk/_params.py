@@ -22,6 +22,7 @@ from loanflow.workers.risk._pricing import PricingRules
 from loanflow.workers.risk._scorecard import ScorecardSettings, default_scorecard_settings
 
 __all__ = [
+    "DEMO_RISK_PARAMETERS",
     "AdmissionThresholds",
     "RiskParameters",
     "risk_parameters_schema",
@@ -64,6 +65,16 @@ class RiskParameters(BaseModel):
     scorecard: ScorecardSettings = Field(default_factory=default_scorecard_settings)
     pricing: PricingRules = Field(default_factory=PricingRules)
     external_data: ExternalDataChoice = Field(default_factory=ExternalDataChoice)
+
+
+#: what demo mode starts with: the province's cut-off, and one county bank stricter than it
+DEMO_RISK_PARAMETERS: dict[str, dict[str, Any]] = {
+    "hubei": {"admission": {"min_score": 560}},
+    "xiantao": {
+        "admission": {"min_score": 600, "auto_approve_score": 680},
+        "antifraud": {"max_distance_km": 30},
+    },
+}
 
 
 def risk_parameters_schema() -> dict[str, Any]:
