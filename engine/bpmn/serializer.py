@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import (
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import SpiffBpmnTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
 from loanflow.engine.bpmn.specs import (
     ClockedCycleTimer,
@@ -92,11 +93,37 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
         return workflow
 
 
+class DecisionTaskConverter(SpiffBpmnTaskConverter):  # type: ignore[misc]
+    """A business rule task names its decision; the compiled decision is not serialized.
+
+    Decisions are compiled from the deployment's DMN files (closures, not data), so a spec
+    written with :meth:`_Serializers.full` can be read for what it is but not rebuilt from the
+    dictionary: reparse the deployment instead. Instance state never contains specs.
+    """
+
+    def to_dict(self, spec: Any) -> dict[str, Any]:
+        dct: dict[str, Any] = super().to_dict(spec)
+        runner = spec.dmnEngine
+        dct.update(
+            decision=runner.decision.id,
+            result_variable=runner.result_variable,
+            map_result=runner.map_result,
+        )
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> Any:
+        raise ValueError(
+            f"business rule task {dct.get('bpmn_id')!r}: decisions are compiled from the "
+            "deployment's DMN files; parse the deployment instead of restoring its spec"
+        )
+
+
 def _config() -> dict[Any, Any]:
     config: dict[Any, Any] = deepcopy(SPIFF_CONFIG)
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     config[ExternalServiceTask] = ExternalServiceTaskConverter
     config[HumanTask] = HumanTaskConverter
+    config[BusinessRuleTask] = DecisionTaskConverter
     for timer in (ClockedDateTimer, ClockedDurationTimer, ClockedCycleTimer):
         config[timer] = TimerConditionalEventDefinitionConverter
     return config
