@@ -24,12 +24,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from loanflow.engine.errors import Conflict, InvalidInput, NotFound, ScriptError
 from loanflow.engine.sandbox import Sandbox
 from loanflow.engine.store.models import approval_chains_table
+from loanflow.engine.store.versioned import put_versioned
 
 if TYPE_CHECKING:
     from loanflow.engine.engine import Engine
@@ -242,37 +243,18 @@ class ApprovalChains:
         now = self.engine.clock.now()
         try:
             with self.engine.rt.transaction() as conn:
-                query = select(chains_table).where(
-                    chains_table.c.tenant == tenant, chains_table.c.product == product
+                version, unchanged = put_versioned(
+                    conn,
+                    chains_table,
+                    {"tenant": tenant, "product": product},
+                    "chain",
+                    clean,
+                    actor=actor,
+                    now=now,
+                    what=f"the approval chain of {tenant}/{product}",
                 )
-                if conn.dialect.name == "postgresql":
-                    query = query.with_for_update()
-                row = conn.execute(query).one_or_none()
-                if row is not None and row.chain == clean:
-                    return self._info(row)
-                values = {"chain": clean, "updated_at": now, "updated_by": actor}
-                if row is None:
-                    version = 1
-                    conn.execute(
-                        insert(chains_table),
-                        {"tenant": tenant, "product": product, "version": version, **values},
-                    )
-                else:
-                    version = row.version + 1
-                    changed = conn.execute(
-                        update(chains_table)
-                        .where(
-                            chains_table.c.tenant == tenant,
-                            chains_table.c.product == product,
-                            chains_table.c.version == row.version,
-                        )
-                        .values(version=version, **values)
-                    )
-                    if changed.rowcount != 1:
-                        raise Conflict(
-                            f"the approval chain of {tenant}/{product} changed meanwhile; "
-                            "read it again"
-                        )
+                if unchanged is not None:
+                    return self._info(unchanged)
         except IntegrityError as exc:
             raise Conflict(
                 f"the approval chain of {tenant}/{product} was created meanwhile; read it again"

@@ -27,12 +27,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from loanflow.engine.errors import Conflict, InvalidInput, NotFound
 from loanflow.engine.store.models import tenant_parameters_table as params_table
 from loanflow.engine.store.models import tenants_table
+from loanflow.engine.store.versioned import put_versioned
 
 if TYPE_CHECKING:
     from loanflow.engine.engine import Engine
@@ -212,36 +213,18 @@ class Parameters:
                 merged = deep_merge(self._inherited(conn, tenant, name), clean)
                 self._validate(name, merged, f"{name} parameters of {tenant}")
                 self._check_children(conn, tenant, name, clean)
-                query = select(params_table).where(
-                    params_table.c.tenant == tenant, params_table.c.name == name
+                version, unchanged = put_versioned(
+                    conn,
+                    params_table,
+                    {"tenant": tenant, "name": name},
+                    "document",
+                    clean,
+                    actor=actor,
+                    now=now,
+                    what=f"the {name} parameters of {tenant}",
                 )
-                if conn.dialect.name == "postgresql":
-                    query = query.with_for_update()
-                row = conn.execute(query).one_or_none()
-                if row is not None and row.document == clean:
-                    return self._info(row)
-                values = {"document": clean, "updated_at": now, "updated_by": actor}
-                if row is None:
-                    version = 1
-                    conn.execute(
-                        insert(params_table),
-                        {"tenant": tenant, "name": name, "version": version, **values},
-                    )
-                else:
-                    version = row.version + 1
-                    changed = conn.execute(
-                        update(params_table)
-                        .where(
-                            params_table.c.tenant == tenant,
-                            params_table.c.name == name,
-                            params_table.c.version == row.version,
-                        )
-                        .values(version=version, **values)
-                    )
-                    if changed.rowcount != 1:
-                        raise Conflict(
-                            f"the {name} parameters of {tenant} changed meanwhile; read them again"
-                        )
+                if unchanged is not None:
+                    return self._info(unchanged)
         except IntegrityError as exc:
             raise Conflict(
                 f"the {name} parameters of {tenant} were created meanwhile; read them again"

@@ -78,12 +78,17 @@ class Compiled:
     language: str
 
 
-def _feel_message(exc: FeelError, cell: Cell) -> str:
-    return str(exc) if cell.text else "empty cell"
+def _compile_cell(
+    cell: Cell,
+    where: str,
+    feel: Callable[[str], Any],
+    python: Callable[[str], Compiled | str],
+) -> Compiled | DmnProblem:
+    """FEEL first (unless the cell says python), then Python (unless it says FEEL).
 
-
-def compile_cell_expression(cell: Cell, where: str) -> Compiled | DmnProblem:
-    """An input expression or an output entry."""
+    ``python`` answers the compiled cell or why the text is not Python; when both fail the
+    FEEL error is reported, since FEEL is what a modeler's user wrote.
+    """
     try:
         language = language_of(cell.language)
     except ValueError as exc:
@@ -91,53 +96,51 @@ def compile_cell_expression(cell: Cell, where: str) -> Compiled | DmnProblem:
     feel_error: FeelError | None = None
     if language in (None, _FEEL) and not (language is None and cell.text in _PY_LITERALS):
         try:
-            expression = compile_expression(cell.text)
+            compiled = feel(cell.text)
         except FeelError as exc:
             feel_error = exc
         else:
-            return Compiled(expression, expression.names, _FEEL)
+            return Compiled(compiled, compiled.names, _FEEL)
     if language in (None, _PYTHON):
-        try:
-            _sandbox().check_expression(cell.text)
-        except ScriptError as exc:
-            if feel_error is None:
-                return DmnProblem(f"{where}: {exc}", cell.line, cell.element)
-        else:
-            return Compiled(_python_expression(cell.text), frozenset(), _PYTHON)
+        answer = python(cell.text)
+        if isinstance(answer, Compiled):
+            return answer
+        if feel_error is None:
+            return DmnProblem(f"{where}: {answer}", cell.line, cell.element)
     assert feel_error is not None
     return DmnProblem(
         f"{where}: {cell.text!r} does not parse: {feel_error}", cell.line, cell.element
     )
+
+
+def _python_expression_cell(text: str) -> Compiled | str:
+    try:
+        _sandbox().check_expression(text)
+    except ScriptError as exc:
+        return str(exc)
+    return Compiled(_python_expression(text), frozenset(), _PYTHON)
+
+
+def _python_test_cell(text: str) -> Compiled | str:
+    source = _python_test_source(text)
+    if source is None:
+        return f"{text!r} is not a Python test"
+    return Compiled(_python_test(source), frozenset(), _PYTHON)
+
+
+def compile_cell_expression(cell: Cell, where: str) -> Compiled | DmnProblem:
+    """An input expression or an output entry."""
+    return _compile_cell(cell, where, compile_expression, _python_expression_cell)
 
 
 def compile_cell_test(cell: Cell, where: str) -> Compiled | DmnProblem | None:
     """An input entry; ``None`` for ``-`` or an empty cell (matches anything)."""
     if cell.text in ("", "-"):
         return None
-    try:
-        language = language_of(cell.language)
-    except ValueError as exc:
-        return DmnProblem(f"{where}: {exc}", cell.line, cell.element)
-    feel_error: FeelError | None = None
-    if language in (None, _FEEL) and not (language is None and cell.text in _PY_LITERALS):
-        try:
-            tests = compile_unary_tests(cell.text)
-        except FeelError as exc:
-            feel_error = exc
-        else:
-            return None if tests.is_any else Compiled(tests, tests.names, _FEEL)
-    if language in (None, _PYTHON):
-        source = _python_test_source(cell.text)
-        if source is not None:
-            return Compiled(_python_test(source), frozenset(), _PYTHON)
-        if feel_error is None:
-            return DmnProblem(
-                f"{where}: {cell.text!r} is not a Python test", cell.line, cell.element
-            )
-    assert feel_error is not None
-    return DmnProblem(
-        f"{where}: {cell.text!r} does not parse: {feel_error}", cell.line, cell.element
-    )
+    compiled = _compile_cell(cell, where, compile_unary_tests, _python_test_cell)
+    if isinstance(compiled, Compiled) and getattr(compiled.fn, "is_any", False):
+        return None
+    return compiled
 
 
 def _compiles(source: str) -> bool:

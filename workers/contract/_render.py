@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -27,14 +26,12 @@ from reportlab.lib.enums import TA_CENTER, TA_RIGHT  # type: ignore[import-untyp
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
-from reportlab.lib.utils import TimeStamp  # type: ignore[import-untyped]
 from reportlab.pdfbase.pdfdoc import (  # type: ignore[import-untyped]
     PDFArray,
     PDFDictionary,
     PDFName,
     PDFString,
 )
-from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
     Flowable,
     KeepTogether,
@@ -46,6 +43,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
+from loanflow.workers._pdf import numbered_canvas
 from loanflow.workers.builtin.calc import (
     RepaymentScheduleInput,
     RepaymentScheduleOutput,
@@ -154,46 +152,6 @@ def rate_percent(rate: Decimal) -> str:
 
 def _money(value: float | Decimal) -> str:
     return f"{value:,.2f}"
-
-
-def _fixed_timestamp(when: datetime) -> Any:
-    """A reportlab TimeStamp frozen at ``when`` (CreationDate and ModDate of the PDF)."""
-    stamp = TimeStamp(invariant=True)
-    seconds = when.timestamp()
-    stamp.t = seconds
-    stamp.lt = time.gmtime(seconds)
-    stamp.YMDhms = tuple(stamp.lt)[:6]
-    stamp.dhh = stamp.dmm = 0
-    stamp.tzname = "UTC"
-    return stamp
-
-
-def _canvas_class(font: str, footer: str, created: datetime) -> Callable[..., Any]:
-    class ContractCanvas(Canvas):  # type: ignore[misc]
-        """Defers pages so each footer can say how many there are."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._doc._timeStamp = _fixed_timestamp(created)
-            self._pending: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._pending.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pending)
-            for number, state in enumerate(self._pending, start=1):
-                self.__dict__.update(state)
-                self.setFont(font, 8)
-                self.setFillColor(colors.grey)
-                self.drawString(20 * mm, 10 * mm, footer)
-                self.drawRightString(A4[0] - 20 * mm, 10 * mm, f"第 {number} 页 共 {total} 页")
-                super().showPage()
-            self.page_count = total
-            super().save()
-
-    return ContractCanvas
 
 
 def _add_signature_field(canvas: Any, name: str, x: float, y: float, w: float, h: float) -> None:
@@ -423,7 +381,7 @@ def render_contract(
 
     created = datetime.combine(request.signing_date, datetime.min.time(), tzinfo=UTC)
     footer = f"{template.title}　合同编号：{request.contract_number}"
-    canvas_class = _canvas_class(font, footer, created)
+    canvas_class = numbered_canvas(font, footer, 20 * mm, created)
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,

@@ -21,7 +21,6 @@ from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
-from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
     Paragraph,
     SimpleDocTemplate,
@@ -30,6 +29,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
+from loanflow.workers._pdf import numbered_canvas
 from loanflow.workers.contract._fonts import REPORTLAB_LOCK, cjk_font
 
 __all__ = ["Block", "Section", "render_html", "render_pdf", "report_sections"]
@@ -315,32 +315,6 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _numbered_canvas(font: str, footer: str) -> type[Canvas]:
-    class NumberedCanvas(Canvas):  # type: ignore[misc]
-        """Holds pages back so each footer can say how many there are."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for number, state in enumerate(self._pages, start=1):
-                self.__dict__.update(state)
-                self.setFont(font, 8)
-                self.setFillColor(colors.grey)
-                self.drawString(15 * mm, 9 * mm, footer)
-                self.drawRightString(A4[0] - 15 * mm, 9 * mm, f"第 {number} 页 共 {total} 页")
-                super().showPage()
-            super().save()
-
-    return NumberedCanvas
-
-
 def _pdf_table(block: Block, width: float, styles: Mapping[str, ParagraphStyle]) -> Table:
     cell = styles["cell"]
     rows = [[Paragraph(_escape(c), cell) for c in row] for row in block.rows]
@@ -406,5 +380,5 @@ def render_pdf(report: Mapping[str, Any], overrides: Sequence[Mapping[str, Any]]
         creator="loanflow",
     )
     with REPORTLAB_LOCK:
-        doc.build(story, canvasmaker=_numbered_canvas(font, f"{TITLE}　申请编号 {app_id}"))
+        doc.build(story, canvasmaker=numbered_canvas(font, f"{TITLE}　申请编号 {app_id}", 15 * mm))
     return buffer.getvalue()
