@@ -15,8 +15,7 @@ from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import APPROVERS
 from loanflow.api.errors import TENANT_ROUTE_ERRORS
 from loanflow.engine import NotFound
-from loanflow.workers.risk._report import ReportService
-from loanflow.workers.risk._report_html import render_html, render_pdf
+from loanflow.workers.risk import ReportService, render_html, render_pdf
 
 __all__ = ["router"]
 
