@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from importlib import resources
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +26,9 @@ from loanflow.engine.deployments import BPMN_SUFFIXES
 from loanflow.engine.engine import Engine
 from loanflow.engine.runner import EmbeddedRunner, Scheduler
 from loanflow.engine.settings import SHARED_TENANT, EngineSettings
+
+if TYPE_CHECKING:
+    from loanflow.workers.vault import Vault
 
 
 def _demo_bundle() -> dict[str, bytes]:
@@ -63,7 +66,7 @@ def _wait_for_stop(ready: Callable[[], None]) -> str:
     return received[0]
 
 
-def _add_evidence_workers(engine: Engine, demo: bool) -> None:
+def _add_evidence_workers(engine: Engine, demo: bool) -> Vault | None:
     """Register ``contract.*`` on this engine's database and vault, when a vault is configured.
 
     They need the engine's database (certificates) and the vault's keys, so they are built
@@ -82,7 +85,7 @@ def _add_evidence_workers(engine: Engine, demo: bool) -> None:
         vault_settings = VaultSettings(demo=True) if demo else VaultSettings()
     except ValidationError:
         _out().print("contract workers: off (set LOANFLOW_VAULT_MASTER_KEY to enable)")
-        return
+        return None
     vault = Vault(engine, vault_settings)
     service = ContractService(
         CertificateStore(engine.db, vault.keys.sealer("certificates"), engine.clock),
@@ -92,6 +95,24 @@ def _add_evidence_workers(engine: Engine, demo: bool) -> None:
     )
     existing = [d for d in engine.workers if not d.topic.startswith("contract.")]
     engine.workers = WorkerRegistry([*existing, *contract_workers(service)])
+    return vault
+
+
+def _add_ocr_workers(engine: Engine, vault: Vault | None) -> None:
+    """Register ``ocr.*``: images from the vault when there is one, else inline (base64).
+
+    The models load on the first job, once per process, not at start-up.
+    """
+    from loanflow.workers.ocr import OcrService, OcrSettings, ocr_workers
+    from loanflow.workers.registry import WorkerRegistry
+
+    try:
+        settings = OcrSettings()
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        _fail(f"cannot configure the OCR workers: {problems}", 2)
+    existing = [d for d in engine.workers if not d.topic.startswith("ocr.")]
+    engine.workers = WorkerRegistry([*existing, *ocr_workers(OcrService(vault, settings))])
 
 
 def _add_risk_workers(engine: Engine, settings: EngineSettings) -> None:
@@ -199,7 +220,8 @@ def serve(
         settings = _api_settings(settings, demo)
     out = _out()
     with _session(settings) as engine:
-        _add_evidence_workers(engine, demo or settings.demo)
+        vault = _add_evidence_workers(engine, demo or settings.demo)
+        _add_ocr_workers(engine, vault)
         _add_risk_workers(engine, settings)
         if demo or settings.demo:
             bundle = _demo_bundle()
