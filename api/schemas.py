@@ -147,6 +147,14 @@ class DefinitionOut(BaseModel):
     message_starts: list[str] = Field(default_factory=list)
 
 
+class FindingOut(BaseModel):
+    kind: str = Field(description="translated (rewritten into BPMN the engine runs) or ignored")
+    file: str
+    line: int | None = None
+    element: str | None = None
+    message: str
+
+
 class DeploymentOut(BaseModel):
     id: str
     tenant: str
@@ -154,6 +162,11 @@ class DeploymentOut(BaseModel):
     created_at: datetime
     created: bool
     definitions: list[DefinitionOut]
+    report: list[FindingOut] = Field(
+        default_factory=list,
+        description="what the engine translated or ignored in the diagrams (rejections are "
+        "a 422); empty when identical content was deployed before",
+    )
 
 
 class RetryIn(BaseModel):

@@ -10,6 +10,7 @@ cache eviction).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -143,6 +144,9 @@ class DeploymentsMixin(EngineState):
                     conn.execute(
                         select(deployments).where(deployments.c.id == deployment_id)
                     ).one(),
+                )
+                info = dataclasses.replace(
+                    info, report=[dataclasses.asdict(note) for note in parsed.notes]
                 )
         except IntegrityError as exc:
             raise Conflict(

@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from loanflow.engine.bpmn.normalize import normalize
 from loanflow.engine.bpmn.parser import LoanflowParser, UnsafeXml, parse_xml
 from loanflow.engine.bpmn.specs import _ISO_LITERAL, ExternalServiceTask, HumanTask, expression_of
 from loanflow.engine.dmn import DmnProblems, check_requirements
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
 MAX_FILES = 200
 UNSUPPORTED = {
-    "linkEventDefinition": "link events are not executed by this engine yet",
     "compensateEventDefinition": "compensation is not executed by this engine yet",
     "complexGateway": "complex gateways are not supported",
 }
@@ -71,6 +71,18 @@ class ParsedProcess:
     parameters: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Finding:
+    """What the engine does with one element that is not plain executable BPMN."""
+
+    file: str
+    kind: str
+    """``translated``, ``ignored`` (accepted, no effect) or ``rejected``."""
+    message: str
+    line: int | None = None
+    element: str | None = None
+
+
 @dataclass
 class ParsedDeployment:
     """What one bundle parses to; shared read-only between threads once built."""
@@ -81,6 +93,8 @@ class ParsedDeployment:
     processes: dict[str, ParsedProcess]
     forms: dict[str, dict[str, Any]]
     files: dict[str, bytes]
+    #: what the deployment translated or ignored, element by element (rejections are errors)
+    notes: list[Finding] = field(default_factory=list)
 
 
 def content_hash(files: Mapping[str, bytes]) -> str:
@@ -123,6 +137,7 @@ class _Validator:
         self.known_forms = known_forms
         self.resolve_process = resolve_process
         self.problems: list[Problem] = []
+        self.notes: list[Finding] = []
         self.trees: dict[str, Any] = {}
         self.forms: dict[str, dict[str, Any]] = {}
 
@@ -170,6 +185,13 @@ class _Validator:
             file = parser.decision_files.get(found.element or "", "(bundle)")
             self.problem(file, found.message, found.line, found.element)
         for name in bpmn:
+            for note in normalize(self.trees[name]):
+                if note.kind == "rejected":
+                    self.problem(name, note.message, note.line, note.element)
+                else:
+                    self.notes.append(
+                        Finding(name, note.kind, note.message, note.line, note.element)
+                    )
             self._check_bpmn_xml(name)
             try:
                 parser.add_bpmn_xml(self.trees[name], name)
@@ -390,7 +412,75 @@ def build_deployment(
         processes=processes,
         forms=validator.forms,
         files=dict(files),
+        notes=validator.notes,
     )
+
+
+#: BPMN elements a lint report lists (the flow nodes, flows and data a modeler draws)
+_REPORTED = frozenset(
+    {
+        "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
+        "boundaryEvent", "task", "userTask", "manualTask", "serviceTask", "scriptTask",
+        "businessRuleTask", "sendTask", "receiveTask", "callActivity", "subProcess",
+        "transaction", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
+        "eventBasedGateway", "complexGateway", "sequenceFlow", "dataObjectReference",
+        "dataStoreReference", "dataObject",
+    }
+)  # fmt: skip
+
+
+def lint(
+    files: Mapping[str, bytes],
+    *,
+    has_topic: Callable[[str], bool],
+    check_expression: Callable[[str], None],
+    check_script: Callable[[str], None],
+    known_forms: Mapping[str, dict[str, Any]],
+) -> list[Finding]:
+    """Every element of every diagram: ``executed``, ``translated``, ``ignored`` or
+    ``rejected``, and why; what :func:`build_deployment` would do, without storing anything."""
+    originals = {
+        name: parse_xml(content)
+        for name, content in files.items()
+        if name.lower().endswith(BPMN_SUFFIXES) and _parses(content)
+    }
+    validator = _Validator(
+        files, has_topic, check_expression, check_script, known_forms, lambda _key: None
+    )
+    validator.run()
+    found: list[Finding] = list(validator.notes)
+    found += [Finding(p.file, "rejected", p.message, p.line, p.element) for p in validator.problems]
+    named = {(f.file, f.element) for f in found}
+    for name, tree in originals.items():
+        for node in tree.getroot().iter(etree.Element):
+            qname = etree.QName(node)
+            if qname.namespace != BPMN_NS or qname.localname not in _REPORTED:
+                continue
+            if (name, node.get("id")) not in named:
+                found.append(
+                    Finding(
+                        name,
+                        "executed",
+                        qname.localname,
+                        _source_line(node),
+                        node.get("id"),
+                    )
+                )
+    order = {"rejected": 0, "translated": 1, "ignored": 2, "executed": 3}
+    return sorted(found, key=lambda f: (f.file, order.get(f.kind, 9), f.line or 0))
+
+
+def _source_line(node: Any) -> int | None:
+    line = node.sourceline
+    return line if isinstance(line, int) else None
+
+
+def _parses(content: bytes) -> bool:
+    try:
+        parse_xml(content)
+    except UnsafeXml:
+        return False
+    return True
 
 
 def _has_decisions(process: ParsedProcess) -> bool:

@@ -38,6 +38,8 @@ class DeploymentInfo:
     definitions: list[DefinitionInfo]
     #: False when identical content was deployed before and this call changed nothing
     created: bool = True
+    #: elements the engine translated or ignored: (kind, file, line, element, message)
+    report: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from loanflow.api.auth import Principal, require_roles
 from loanflow.api.deps import ANY_STAFF, engine_of
 from loanflow.api.errors import TENANT_ROUTE_ERRORS, error_responses
-from loanflow.api.schemas import DefinitionOut, DeploymentOut
+from loanflow.api.schemas import DefinitionOut, DeploymentOut, FindingOut
 from loanflow.engine import InvalidInput
 from loanflow.engine.views import DefinitionInfo, DeploymentInfo
 
@@ -44,6 +44,7 @@ def _deployment(info: DeploymentInfo) -> DeploymentOut:
         created_at=info.created_at,
         created=info.created,
         definitions=[_definition(d) for d in info.definitions],
+        report=[FindingOut(**item) for item in info.report],
     )
 
 

@@ -35,6 +35,7 @@ from loanflow.engine.bpmn.specs import (
     ClockedDurationTimer,
     ExternalServiceTask,
     HumanTask,
+    PassThroughTask,
 )
 from loanflow.engine.dmn import (
     MAP_RESULTS,
@@ -188,7 +189,7 @@ def _expression_or_literal(text: str) -> str:
 class HumanTaskParser(_LoanflowTaskParser):
     """``userTask`` / ``manualTask`` → :class:`HumanTask` from either dialect."""
 
-    def create_task(self) -> HumanTask:
+    def create_task(self) -> HumanTask | PassThroughTask:
         props = self.properties()
         ext = self.parse_extensions()
 
@@ -196,6 +197,13 @@ class HumanTaskParser(_LoanflowTaskParser):
             return _camunda(self.node, camunda_name) or props.get(prop_name or camunda_name)
 
         form_key = pick("formKey") or props.get("formJsonSchemaFilename")
+        assigned = any(
+            (pick("candidateGroups"), pick("candidateUsers"), pick("assignee"), self.lane)
+        )
+        if etree.QName(self.node).localname == "manualTask" and not (form_key or assigned):
+            # Camunda runs a manual task straight through; one with nobody to do it and no
+            # form would wait forever here
+            return PassThroughTask(self.spec, self.bpmn_id, **self.bpmn_attributes)
         if form_key and form_key.endswith(".json"):
             form_key = form_key[: -len(".json")]
         if form_key and form_key.endswith("-schema"):
@@ -311,6 +319,7 @@ class LoanflowParser(SpiffBpmnParser):  # type: ignore[misc]
         full_tag("serviceTask"): (ExternalTaskParser, ExternalServiceTask),
         full_tag("userTask"): (HumanTaskParser, HumanTask),
         full_tag("manualTask"): (HumanTaskParser, HumanTask),
+        full_tag("task"): (_LoanflowTaskParser, PassThroughTask),
         full_tag("businessRuleTask"): (DecisionTaskParser, BusinessRuleTask),
         full_tag("startEvent"): (StartParser, StartEvent),
         full_tag("intermediateCatchEvent"): (CatchParser, IntermediateCatchEvent),

@@ -29,6 +29,7 @@ from loanflow.engine.bpmn.specs import (
     ClockedDurationTimer,
     ExternalServiceTask,
     HumanTask,
+    PassThroughTask,
 )
 
 __all__ = ["SERIALIZER_VERSION", "dump_state", "load_state", "serializer"]
@@ -124,6 +125,7 @@ def _config() -> dict[Any, Any]:
     config[ExternalServiceTask] = ExternalServiceTaskConverter
     config[HumanTask] = HumanTaskConverter
     config[BusinessRuleTask] = DecisionTaskConverter
+    config[PassThroughTask] = SpiffBpmnTaskConverter
     for timer in (ClockedDateTimer, ClockedDurationTimer, ClockedCycleTimer):
         config[timer] = TimerConditionalEventDefinitionConverter
     return config

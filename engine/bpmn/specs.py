@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask as ServiceTaskMixin
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
+from SpiffWorkflow.spiff.specs.defaults import NoneTask
 from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
@@ -29,6 +30,7 @@ __all__ = [
     "ClockedDurationTimer",
     "ExternalServiceTask",
     "HumanTask",
+    "PassThroughTask",
     "now_for",
 ]
 
@@ -258,3 +260,15 @@ def _recurring(expression: str, now: datetime) -> tuple[int, datetime, timedelta
         duration = TimerEventDefinition.get_timedelta_from_end(first, second)
         return cycles, second - duration, duration
     raise ValueError(f"{expression!r} is not a recurring interval this engine understands")
+
+
+class PassThroughTask(NoneTask):  # type: ignore[misc]
+    """``bpmn:task`` and a ``manualTask`` without a form: nothing to wait for, as in Camunda.
+
+    SpiffWorkflow's ``NoneTask`` is manual (it waits until someone completes it), which leaves
+    a diagram drawn with plain tasks stuck forever.
+    """
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False

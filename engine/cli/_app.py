@@ -14,6 +14,7 @@ from loanflow.engine.cli._bench import bench
 from loanflow.engine.cli._common import _options
 from loanflow.engine.cli._deploy import deploy
 from loanflow.engine.cli._inspect import incidents, instances, retry
+from loanflow.engine.cli._lint import lint
 from loanflow.engine.cli._serve import serve
 from loanflow.engine.cli._verify import verify
 from loanflow.engine.cli._workers import worker_call, workers
@@ -31,6 +32,7 @@ worker_app = typer.Typer(help="Run one worker by hand.", no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
 app.callback()(_options)
 app.command()(deploy)
+app.command()(lint)
 app.command()(serve)
 app.command()(instances)
 app.command()(incidents)
