@@ -435,7 +435,7 @@ class Runtime:
         if not text:
             return []
         inner = expression_of(text)
-        value: Any = text if inner is None else self.script_engine.evaluate(task, inner)
+        value: Any = text if inner is None else self.script_engine.evaluate(task, text)
         if value is None:
             return []
         items = value.split(",") if isinstance(value, str) else list(value)
@@ -445,14 +445,14 @@ class Runtime:
         if not text:
             return None
         inner = expression_of(text)
-        value: Any = text if inner is None else self.script_engine.evaluate(task, inner)
+        value: Any = text if inner is None else self.script_engine.evaluate(task, text)
         return None if value is None else str(value)
 
     def _due(self, task: Any, text: str | None, now: datetime) -> datetime | None:
         if not text:
             return None
         inner = expression_of(text)
-        value: Any = text if inner is None else self.script_engine.evaluate(task, inner)
+        value: Any = text if inner is None else self.script_engine.evaluate(task, text)
         if isinstance(value, datetime):
             return value
         if value is None or not str(value).strip():

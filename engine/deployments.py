@@ -30,6 +30,7 @@ from loanflow.engine.bpmn.parser import LoanflowParser, UnsafeXml, parse_xml
 from loanflow.engine.bpmn.specs import _ISO_LITERAL, ExternalServiceTask, HumanTask, expression_of
 from loanflow.engine.dmn import DmnProblems, check_requirements
 from loanflow.engine.errors import DeploymentError, Problem, ScriptError
+from loanflow.engine.expressions import check as check_expression_text
 from loanflow.engine.parameters import parameter_sets_read_by
 
 __all__ = [
@@ -225,7 +226,10 @@ class _Validator:
 
     def _compile(self, file: str, node: Any, text: str, *, script: bool = False) -> None:
         try:
-            (self.check_script if script else self.check_expression)(text)
+            if script:
+                self.check_script(text)
+            else:
+                check_expression_text(text, self.check_expression)
         except ScriptError as exc:
             line = node.sourceline
             if exc.line and script:
@@ -244,10 +248,10 @@ class _Validator:
             if ns == BPMN_NS and local == "script" and text:
                 self._compile(name, node, node.text, script=True)
             elif ns == BPMN_NS and local == "conditionExpression" and text:
-                self._compile(name, node, expression_of(text) or text)
+                self._compile(name, node, text)
             elif ns == BPMN_NS and local in ("timeDate", "timeDuration", "timeCycle") and text:
                 if not _ISO_LITERAL.match(text.strip("'\"")):
-                    self._compile(name, node, expression_of(text) or text)
+                    self._compile(name, node, text)
             elif ns == SPIFF_NS and local in ("preScript", "postScript") and text:
                 self._compile(name, node, node.text, script=True)
             elif ns == SPIFF_NS and local == "messagePayload" and text:
@@ -326,9 +330,9 @@ class _Validator:
                     task_spec.due_date,
                 ):
                     inner = expression_of(text)
-                    if inner is not None:
+                    if inner is not None and text is not None:
                         try:
-                            self.check_expression(inner)
+                            check_expression_text(text, self.check_expression)
                         except ScriptError as exc:
                             self.problem(
                                 file,

@@ -45,6 +45,7 @@ from loanflow.engine.dmn import (
     DmnProblems,
     compile_dmn,
 )
+from loanflow.engine.expressions import language_of
 
 __all__ = ["CAMUNDA_NS", "LoanflowParser", "UnsafeXml", "parse_xml"]
 
@@ -180,9 +181,10 @@ class ExternalTaskParser(_LoanflowTaskParser):
 
 
 def _expression_or_literal(text: str) -> str:
-    """A Camunda parameter's text as a sandbox expression (``${x}`` → ``x``, else a literal)."""
-    if text.startswith("${") and text.endswith("}"):
-        return text[2:-1].strip()
+    """A Camunda parameter's text as an expression: JUEL (``${x}``) or FEEL (``=x``) as
+    written, anything else a string literal."""
+    if language_of(text) != "python":
+        return text
     return repr(text)
 
 

@@ -24,6 +24,9 @@ from SpiffWorkflow.spiff.specs.defaults import NoneTask
 from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
+from loanflow.engine.bpmn.schedules import parse_timer
+from loanflow.engine.expressions import iso_duration
+
 __all__ = [
     "ClockedCycleTimer",
     "ClockedDateTimer",
@@ -159,6 +162,9 @@ _ISO_LITERAL = re.compile(
         R\d*/.+                                   # recurring interval
       | P(?!$)(?:\d+(?:[.,]\d+)?[YMWD])*(?:T(?:\d+(?:[.,]\d+)?[HMS])+)?   # duration
       | \d{4}-\d{2}-\d{2}(?:[T\ ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?          # date-time
+      | (?:(?:[0-9*?,/\-\#LW]+|[A-Z]{3}(?:[-,][A-Z]{3})*)\ +){4,6}
+        (?:[0-9*?,/\-\#LW]+|[A-Z]{3}(?:[-,][A-Z]{3})*)                       # cron
+      | @(?:yearly|annually|monthly|weekly|daily|midnight|hourly)            # cron macro
     )$""",
     re.VERBOSE,
 )
@@ -170,10 +176,11 @@ def timer_value(my_task: Any, expression: str) -> str:
     unquoted = text.strip("'\"")
     if _ISO_LITERAL.match(unquoted):
         return unquoted
-    inner = expression_of(text) or text
-    value = my_task.workflow.script_engine.evaluate(my_task, inner)
+    value = my_task.workflow.script_engine.evaluate(my_task, text)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
     return str(value)
 
 
@@ -214,52 +221,42 @@ class ClockedDurationTimer(DurationTimerEventDefinition):  # type: ignore[misc]
 
 
 class ClockedCycleTimer(CycleTimerEventDefinition):  # type: ignore[misc]
-    """``timeCycle`` ``R[n]/[start/]duration``: fires n times (forever without n)."""
+    """``timeCycle``: ``R[n]/[start/]duration`` (n times, forever without n), ``R/start/end``
+    or a cron expression (Quartz, 6 or 7 fields, or Unix, 5; read in Asia/Shanghai time).
+
+    The schedule is computed by :mod:`loanflow.engine.bpmn.schedules`; the task keeps only
+    the evaluated text, the next due time and how often it fired, so a reload mid-cycle
+    continues where it was.
+    """
 
     def cycle_complete(self, my_task: Any) -> bool:
         now = now_for(my_task)
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            cycles, start, duration = _recurring(timer_value(my_task, self.expression), now)
+            text = timer_value(my_task, self.expression)
+            first = parse_timer("timeCycle", text).first(now)
             event_value = {
-                "cycles": cycles,
-                "next": start.isoformat(),
-                "duration": duration.total_seconds(),
+                "text": text,
+                "next": first.isoformat() if first else None,
+                "fired": 0,
             }
-        ready = False
-        if event_value["cycles"] != 0:
-            next_event = datetime.fromisoformat(event_value["next"])
-            if next_event <= now:
-                following = next_event + timedelta(seconds=event_value["duration"])
-                event_value["next"] = following.isoformat()
-                event_value["cycles"] -= 1
-                ready = True
-        else:
+        if event_value["next"] is None:
             my_task.internal_data.pop("event_value", None)
             my_task.internal_data["event_fired"] = True
             return False
+        ready = False
+        due = datetime.fromisoformat(event_value["next"])
+        if due <= now:
+            fired = int(event_value["fired"]) + 1
+            following = parse_timer("timeCycle", event_value["text"]).following(due, fired)
+            event_value = {
+                **event_value,
+                "next": following.isoformat() if following else None,
+                "fired": fired,
+            }
+            ready = True
         my_task._set_internal_data(event_value=event_value)
         return ready
-
-
-def _recurring(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:
-    parts = expression.upper().replace("--", "/").split("/")
-    if len(parts) < 2 or not parts[0].startswith("R"):
-        raise ValueError(f"{expression!r} is not an ISO 8601 recurring interval (R[n]/…)")
-    cycles = int(parts[0][1:]) if parts[0][1:] else -1
-    if len(parts) == 2:
-        duration = TimerEventDefinition.get_timedelta_from_start(
-            TimerEventDefinition.parse_iso_duration(parts[1]), now
-        )
-        return cycles, now + duration, duration
-    first = TimerEventDefinition.parse_time_or_duration(parts[1])
-    second = TimerEventDefinition.parse_time_or_duration(parts[2])
-    if isinstance(first, datetime) and isinstance(second, dict):
-        return cycles, first, TimerEventDefinition.get_timedelta_from_start(second, first)
-    if isinstance(first, dict) and isinstance(second, datetime):
-        duration = TimerEventDefinition.get_timedelta_from_end(first, second)
-        return cycles, second - duration, duration
-    raise ValueError(f"{expression!r} is not a recurring interval this engine understands")
 
 
 class PassThroughTask(NoneTask):  # type: ignore[misc]

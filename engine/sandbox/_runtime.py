@@ -247,7 +247,10 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
         context: Mapping[str, Any],
         external_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        return self.sandbox.evaluate(expression, context, external_context)
+        # JUEL (``${…}``) and FEEL (``= …``) as well as Python: see loanflow.engine.expressions
+        from loanflow.engine.expressions import evaluate
+
+        return evaluate(self.sandbox, expression, context, external_context)
 
     def execute(
         self,

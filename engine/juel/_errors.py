@@ -1,0 +1,38 @@
+"""The errors JUEL raises, kept apart from ``loanflow.errors`` so the language stays reusable.
+
+::
+
+    JuelError (ValueError)   message, text, position (0-based offset into text, or None)
+     ├── JuelSyntaxError     raised by compile_expression: the text is not JUEL we can run
+     └── JuelEvalError       raised while evaluating: unknown variable, failed coercion...
+
+``position`` is an offset into the whole attribute text (``Loan ${id +}`` points past the
+``${``), so a deployment problem can underline the right spot.
+"""
+
+from __future__ import annotations
+
+__all__ = ["JuelError", "JuelEvalError", "JuelSyntaxError"]
+
+
+class JuelError(ValueError):
+    """Root of every error the JUEL package raises on purpose."""
+
+    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.text = text
+        self.position = position
+
+    def __str__(self) -> str:
+        if self.position is None:
+            return self.message
+        return f"{self.message} at column {self.position + 1}"
+
+
+class JuelSyntaxError(JuelError):
+    """The text cannot be compiled; ``position`` points at the offending token."""
+
+
+class JuelEvalError(JuelError):
+    """Evaluation failed; Camunda would have thrown a ``ProcessEngineException`` here."""
