@@ -99,11 +99,12 @@ def create_app(
         documents,
         messages,
         approval_chains,
-        parameters,
         risk_reports,
         operations,
     ):
         app.include_router(module.router)
+    app.include_router(parameters.risk_router)
+    app.include_router(parameters.deployment_router)
     if settings.demo:
         from loanflow.api.demo import seed_demo
         from loanflow.engine.approvals import DEMO_CHAINS

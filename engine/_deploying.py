@@ -77,6 +77,7 @@ class DeploymentsMixin(EngineState):
                     check_expression=self.sandbox.check_expression,
                     check_script=self.sandbox.check_script,
                     known_forms=self.forms(),
+                    strict_topics=self._strict_topics(conn, tenant),
                     resolve_process=lambda key: self._latest_or_none(conn, tenant, key),
                 )
                 now = self.clock.now()
@@ -177,6 +178,13 @@ class DeploymentsMixin(EngineState):
             at=now,
         )
         conn.execute(insert(audit), rows)
+
+    def _strict_topics(self, conn: Connection, tenant: str) -> bool:
+        """The tenant's deployment setting; the shared (province) tenant is never strict."""
+        if tenant == SHARED_TENANT:
+            return False
+        settings = self.parameters.effective(tenant, "deployment", conn)
+        return bool(settings.get("strict_topics", False))
 
     def _deployment_info(self, conn: Connection, row: Any, created: bool = True) -> DeploymentInfo:
         defs = conn.execute(

@@ -27,6 +27,7 @@ from loanflow.engine.commands import Loaded, Runtime
 from loanflow.engine.deployments import DeploymentCache, ParsedProcess
 from loanflow.engine.errors import InvalidInput
 from loanflow.engine.jobs import JobService
+from loanflow.engine.parameters import Parameters
 from loanflow.engine.sandbox import Sandbox
 from loanflow.engine.settings import EngineSettings
 from loanflow.engine.views import DefinitionInfo, IncidentInfo, InstanceInfo, UserTaskInfo
@@ -55,6 +56,7 @@ class EngineState:
     cache: DeploymentCache
     rt: Runtime
     jobs: JobService
+    parameters: Parameters
     _definitions: dict[str, tuple[str, str]]
     _newest: dict[tuple[str, str], tuple[float, str]]
     _forms: dict[str, dict[str, Any]] | None

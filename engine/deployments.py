@@ -130,7 +130,9 @@ class _Validator:
         check_script: Callable[[str], None],
         known_forms: Mapping[str, dict[str, Any]],
         resolve_process: Callable[[str], ParsedProcess | None],
+        strict_topics: bool = True,
     ) -> None:
+        self.strict_topics = strict_topics
         self.files = files
         self.has_topic = topics
         self.check_expression = check_expression
@@ -261,7 +263,7 @@ class _Validator:
 
     def _build_processes(self, parser: LoanflowParser) -> dict[str, ParsedProcess]:
         processes: dict[str, ParsedProcess] = {}
-        for key, process_parser in parser.process_parsers.items():
+        for key, process_parser in list(parser.process_parsers.items()):
             if not process_parser.process_executable:
                 continue
             file = process_parser.filename or "(bundle)"
@@ -304,12 +306,25 @@ class _Validator:
             element = getattr(task_spec, "bpmn_id", None)
             if isinstance(task_spec, ExternalServiceTask):
                 if not self.has_topic(task_spec.topic):
-                    self.problem(
-                        file,
-                        f"service task topic {task_spec.topic!r} has no worker",
-                        _line_of(tree, element),
-                        element,
-                    )
+                    if self.strict_topics:
+                        self.problem(
+                            file,
+                            f"service task topic {task_spec.topic!r} has no worker (the "
+                            "tenant's deployment settings ask for strict topics)",
+                            _line_of(tree, element),
+                            element,
+                        )
+                    else:
+                        self.notes.append(
+                            Finding(
+                                file,
+                                "executed",
+                                f"topic {task_spec.topic!r} has no worker in this engine: a "
+                                "remote worker must serve it",
+                                _line_of(tree, element),
+                                element,
+                            )
+                        )
             elif isinstance(task_spec, HumanTask):
                 if (
                     task_spec.form_key
@@ -394,10 +409,21 @@ def build_deployment(
     check_script: Callable[[str], None],
     known_forms: Mapping[str, dict[str, Any]],
     resolve_process: Callable[[str], ParsedProcess | None] = lambda _key: None,
+    strict_topics: bool = True,
 ) -> ParsedDeployment:
-    """Parse and validate a bundle; raise :class:`DeploymentError` listing every problem."""
+    """Parse and validate a bundle; raise :class:`DeploymentError` listing every problem.
+
+    With ``strict_topics`` off, a service task whose topic ``has_topic`` denies deploys with a
+    note (a remote worker will serve it) instead of failing.
+    """
     validator = _Validator(
-        files, has_topic, check_expression, check_script, known_forms, resolve_process
+        files,
+        has_topic,
+        check_expression,
+        check_script,
+        known_forms,
+        resolve_process,
+        strict_topics,
     )
     processes = validator.run()
     if validator.problems:

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: the parameter sets there are; each has ``forms/<name>_params.schema.json``
-PARAMETER_SETS = ("risk",)
+PARAMETER_SETS = ("risk", "deployment")
 _MAX_DOCUMENT = 256 * 1024
 
 

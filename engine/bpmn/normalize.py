@@ -32,6 +32,14 @@ from typing import Any, Literal
 
 from lxml import etree
 
+from loanflow.engine.bpmn.extensions import (
+    ExtensionError,
+    camunda_engine_hints,
+    vendor_elements,
+    zeebe_called_element,
+    zeebe_loop,
+)
+
 __all__ = ["BPMN_NS", "Note", "normalize"]
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -110,6 +118,7 @@ def normalize(tree: Any) -> list[Note]:
     """Rewrite ``tree`` in place (see the module docstring); what was done, element by element."""
     notes: list[Note] = []
     root = tree.getroot() if hasattr(tree, "getroot") else tree
+    _vendor_extensions(root, notes)
     for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
         _data_stores(scope, notes)
         _links(scope, notes)
@@ -126,6 +135,101 @@ def normalize(tree: Any) -> list[Note]:
                 )
             )
     return notes
+
+
+def _vendor_extensions(root: Any, notes: list[Note]) -> None:
+    """Zeebe's call activities and loops in the standard's terms; engine hints and other
+    vendors' extensions reported as accepted and ignored."""
+    for node in root.iter(f"{_B}callActivity"):
+        try:
+            called = zeebe_called_element(node)
+        except ExtensionError as exc:
+            notes.append(Note("rejected", exc.element_id, exc.line, exc.message))
+            continue
+        if called is None or node.get("calledElement"):
+            continue
+        if called.process_id.startswith("="):
+            notes.append(
+                Note(
+                    "rejected",
+                    node.get("id"),
+                    node.sourceline,
+                    "zeebe:calledElement processId computed by an expression is not supported",
+                )
+            )
+            continue
+        node.set("calledElement", called.process_id)
+        if not called.propagate_all_child_variables:
+            notes.append(
+                Note(
+                    "ignored",
+                    node.get("id"),
+                    node.sourceline,
+                    "propagateAllChildVariables=false: all variables still come back",
+                )
+            )
+    for node in root.iter(f"{_B}multiInstanceLoopCharacteristics"):
+        try:
+            loop = zeebe_loop(node)
+        except ExtensionError as exc:
+            notes.append(Note("rejected", exc.element_id, exc.line, exc.message))
+            continue
+        if loop is not None:
+            _standard_loop(node, loop, notes)
+    for node in root.iter(etree.Element):
+        hints = camunda_engine_hints(node)
+        if hints:
+            notes.append(
+                Note(
+                    "ignored",
+                    node.get("id"),
+                    node.sourceline,
+                    f"engine hints accepted and ignored: {', '.join(hints)}",
+                )
+            )
+    for name, element, line in vendor_elements(root):
+        notes.append(Note("ignored", element, line, f"vendor extension {name} is ignored"))
+
+
+def _plain_name(expression: str | None) -> str | None:
+    text = (expression or "").strip().removeprefix("=").strip()
+    return text if text.isidentifier() else None
+
+
+def _standard_loop(node: Any, loop: Any, notes: list[Note]) -> None:
+    owner = node.getparent()
+    collection = _plain_name(loop.input_collection)
+    output = _plain_name(loop.output_collection) if loop.output_collection else None
+    element = _plain_name(loop.output_element) if loop.output_element else None
+    if collection is None or (loop.output_collection and (output is None or element is None)):
+        notes.append(
+            Note(
+                "rejected",
+                owner.get("id"),
+                node.sourceline,
+                "zeebe:loopCharacteristics with computed collections is not supported: name "
+                'the variables (inputCollection="=items", outputElement="=result")',
+            )
+        )
+        return
+    etree.SubElement(node, f"{_B}loopDataInputRef").text = collection
+    if loop.input_element:
+        item = etree.SubElement(node, f"{_B}inputDataItem")
+        item.set("id", loop.input_element)
+        item.set("name", loop.input_element)
+    if output and element:
+        etree.SubElement(node, f"{_B}loopDataOutputRef").text = output
+        out = etree.SubElement(node, f"{_B}outputDataItem")
+        out.set("id", element)
+        out.set("name", element)
+    notes.append(
+        Note(
+            "translated",
+            owner.get("id"),
+            node.sourceline,
+            f"zeebe multi-instance over {collection!r} as a standard multi-instance loop",
+        )
+    )
 
 
 def _data_stores(scope: Any, notes: list[Note]) -> None:

@@ -11,6 +11,8 @@ touches the network and keeps line numbers for error messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from lxml import etree
@@ -21,20 +23,33 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     StartEventParser,
 )
 from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
+from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, IntermediateCatchEvent, StartEvent
 from SpiffWorkflow.spiff.parser.event_parsers import SpiffEventDefinitionParser
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SPIFFWORKFLOW_NSMAP, SpiffTaskParser
+from SpiffWorkflow.spiff.parser.task_spec import CallActivityParser as SpiffCallActivityParser
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
+from loanflow.engine.bpmn.extensions import (
+    ExtensionError,
+    camunda_call_mappings,
+    zeebe_assignment,
+    zeebe_called_decision,
+    zeebe_form,
+    zeebe_io_mapping,
+    zeebe_task_definition,
+    zeebe_task_headers,
+)
 from loanflow.engine.bpmn.specs import (
     ClockedCycleTimer,
     ClockedDateTimer,
     ClockedDurationTimer,
     ExternalServiceTask,
     HumanTask,
+    MappedCallActivity,
     PassThroughTask,
 )
 from loanflow.engine.dmn import (
@@ -50,7 +65,8 @@ from loanflow.engine.expressions import language_of
 __all__ = ["CAMUNDA_NS", "LoanflowParser", "UnsafeXml", "parse_xml"]
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-NAMESPACES = {**DEFAULT_NSMAP, **SPIFFWORKFLOW_NSMAP, "camunda": CAMUNDA_NS}
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+NAMESPACES = {**DEFAULT_NSMAP, **SPIFFWORKFLOW_NSMAP, "camunda": CAMUNDA_NS, "zeebe": ZEEBE_NS}
 MAX_XML_BYTES = 5 * 1024 * 1024
 
 
@@ -93,6 +109,14 @@ def _camunda(node: Any, name: str) -> str | None:
 
 class _LoanflowTaskParser(SpiffTaskParser):  # type: ignore[misc]
     """Reads ``spiffworkflow:properties`` and ``camunda:properties`` alike."""
+
+    @contextmanager
+    def extension_errors(self) -> Iterator[None]:
+        """A malformed vendor extension is a validation problem on this element."""
+        try:
+            yield
+        except ExtensionError as exc:
+            raise ValidationException(exc.message, node=self.node, file_name=self.filename) from exc
 
     def properties(self) -> dict[str, str]:
         props: dict[str, str] = dict(self.parse_extensions().get("properties", {}))
@@ -138,11 +162,50 @@ class ExternalTaskParser(_LoanflowTaskParser):
                 retry_backoff=backoff,
                 **self.bpmn_attributes,
             )
+        zeebe = self._zeebe_task()
+        if zeebe is not None:
+            return zeebe
         raise ValidationException(
-            "a service task needs a worker topic: spiffworkflow:serviceTaskOperator, or "
-            'camunda:type="external" with camunda:topic',
+            "a service task needs a worker topic: spiffworkflow:serviceTaskOperator, "
+            'camunda:type="external" with camunda:topic, or zeebe:taskDefinition type',
             node=self.node,
             file_name=self.filename,
+        )
+
+    def _zeebe_task(self) -> ExternalServiceTask | None:
+        """Camunda 8: ``zeebe:taskDefinition`` (type → topic, retries), ``zeebe:ioMapping``,
+        ``zeebe:taskHeaders`` (given to the worker as ``headers``)."""
+        with self.extension_errors():
+            definition = zeebe_task_definition(self.node)
+            if definition is None:
+                return None
+            io = zeebe_io_mapping(self.node)
+            headers = zeebe_task_headers(self.node)
+        if definition.type.startswith("="):
+            raise ValidationException(
+                f"zeebe:taskDefinition type {definition.type!r}: a topic computed by an "
+                "expression is not supported; name the topic",
+                node=self.node,
+                file_name=self.filename,
+            )
+        retries = definition.retries
+        if retries is not None and not retries.isdigit():
+            raise ValidationException(
+                f"zeebe:taskDefinition retries {retries!r}: give a number",
+                node=self.node,
+                file_name=self.filename,
+            )
+        inputs = {m.target: _zeebe_source(m.source) for m in io.inputs}
+        if headers:
+            inputs["headers"] = repr(dict(headers))
+        return ExternalServiceTask(
+            self.spec,
+            self.bpmn_id,
+            topic=definition.type,
+            input_map=inputs,
+            output_map={m.target: _zeebe_source(m.source) for m in io.outputs},
+            retries=int(retries) if retries is not None else None,
+            **self.bpmn_attributes,
         )
 
     def _camunda_io(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -180,6 +243,13 @@ class ExternalTaskParser(_LoanflowTaskParser):
         return int(match.group(1)), seconds
 
 
+def _zeebe_source(source: str) -> str:
+    """A Zeebe mapping source: ``=…`` is FEEL, empty is null, anything else a literal."""
+    if not source:
+        return "None"
+    return source if source.startswith("=") else repr(source)
+
+
 def _expression_or_literal(text: str) -> str:
     """A Camunda parameter's text as an expression: JUEL (``${x}``) or FEEL (``=x``) as
     written, anything else a string literal."""
@@ -195,8 +265,22 @@ class HumanTaskParser(_LoanflowTaskParser):
         props = self.properties()
         ext = self.parse_extensions()
 
+        with self.extension_errors():
+            zeebe = zeebe_assignment(self.node)
+            zeebe_form_key = zeebe_form(self.node)
+        zeebe_values = {
+            "candidateGroups": zeebe.candidate_groups,
+            "candidateUsers": zeebe.candidate_users,
+            "assignee": zeebe.assignee,
+            "formKey": zeebe_form_key,
+        }
+
         def pick(camunda_name: str, prop_name: str | None = None) -> str | None:
-            return _camunda(self.node, camunda_name) or props.get(prop_name or camunda_name)
+            return (
+                _camunda(self.node, camunda_name)
+                or zeebe_values.get(camunda_name)
+                or props.get(prop_name or camunda_name)
+            )
 
         form_key = pick("formKey") or props.get("formJsonSchemaFilename")
         assigned = any(
@@ -235,7 +319,13 @@ class DecisionTaskParser(_LoanflowTaskParser):
     @staticmethod
     def get_decision_ref(node: Any) -> str | None:
         ref: str | None = SpiffTaskParser._parse_extensions(node).get("calledDecisionId")
-        return ref or _camunda(node, "decisionRef")
+        if ref or _camunda(node, "decisionRef"):
+            return ref or _camunda(node, "decisionRef")
+        try:
+            called = zeebe_called_decision(node)
+        except ExtensionError:
+            return None
+        return called.decision_id if called is not None else None
 
     def create_task(self) -> Any:
         ref = self.get_decision_ref(self.node)
@@ -248,7 +338,11 @@ class DecisionTaskParser(_LoanflowTaskParser):
             )
         result_variable = _camunda(self.node, "resultVariable")
         map_result = _camunda(self.node, "mapDecisionResult")
-        if map_result is not None and map_result not in MAP_RESULTS:
+        with self.extension_errors():
+            called = zeebe_called_decision(self.node)
+        if called is not None:
+            result_variable, map_result = called.result_variable, "zeebe"
+        if map_result is not None and map_result not in (*MAP_RESULTS, "zeebe"):
             raise ValidationException(
                 f"camunda:mapDecisionResult {map_result!r}: expected one of "
                 + ", ".join(sorted(MAP_RESULTS)),
@@ -263,6 +357,29 @@ class DecisionTaskParser(_LoanflowTaskParser):
                 decision, self.process_parser.parser.decisions, result_variable, map_result
             ),
             **self.scripts(),
+            **self.bpmn_attributes,
+        )
+
+
+class MappedCallActivityParser(SpiffCallActivityParser):  # type: ignore[misc]
+    """``callActivity`` with Camunda 7 ``camunda:in``/``camunda:out`` variable mappings."""
+
+    def create_task(self) -> MappedCallActivity:
+        try:
+            mappings = camunda_call_mappings(self.node)
+        except ExtensionError as exc:
+            raise ValidationException(exc.message, node=self.node, file_name=self.filename) from exc
+        extensions = self.parse_extensions()
+        return MappedCallActivity(
+            self.spec,
+            self.bpmn_id,
+            subworkflow_spec=SubprocessParser.get_call_activity_spec(self),
+            in_mappings=[(m.source, m.target, m.expression) for m in mappings.inputs],
+            out_mappings=[(m.source, m.target, m.expression) for m in mappings.outputs],
+            all_in=mappings.all_in,
+            all_out=mappings.all_out,
+            prescript=extensions.get("preScript"),
+            postscript=extensions.get("postScript"),
             **self.bpmn_attributes,
         )
 
@@ -322,6 +439,7 @@ class LoanflowParser(SpiffBpmnParser):  # type: ignore[misc]
         full_tag("userTask"): (HumanTaskParser, HumanTask),
         full_tag("manualTask"): (HumanTaskParser, HumanTask),
         full_tag("task"): (_LoanflowTaskParser, PassThroughTask),
+        full_tag("callActivity"): (MappedCallActivityParser, MappedCallActivity),
         full_tag("businessRuleTask"): (DecisionTaskParser, BusinessRuleTask),
         full_tag("startEvent"): (StartParser, StartEvent),
         full_tag("intermediateCatchEvent"): (CatchParser, IntermediateCatchEvent),

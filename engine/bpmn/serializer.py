@@ -20,7 +20,10 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import (
 )
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.serializer.task_spec import SpiffBpmnTaskConverter
+from SpiffWorkflow.spiff.serializer.task_spec import (
+    SpiffBpmnTaskConverter,
+    SubWorkflowTaskConverter,
+)
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
 
 from loanflow.engine.bpmn.specs import (
@@ -29,6 +32,7 @@ from loanflow.engine.bpmn.specs import (
     ClockedDurationTimer,
     ExternalServiceTask,
     HumanTask,
+    MappedCallActivity,
     PassThroughTask,
 )
 
@@ -126,6 +130,7 @@ def _config() -> dict[Any, Any]:
     config[HumanTask] = HumanTaskConverter
     config[BusinessRuleTask] = DecisionTaskConverter
     config[PassThroughTask] = SpiffBpmnTaskConverter
+    config[MappedCallActivity] = SubWorkflowTaskConverter
     for timer in (ClockedDateTimer, ClockedDurationTimer, ClockedCycleTimer):
         config[timer] = TimerConditionalEventDefinitionConverter
     return config

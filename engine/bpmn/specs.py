@@ -9,6 +9,7 @@ wall clock, so tests and the scheduler decide what "now" is.
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask as ServiceTaskMixin
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
+from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 from SpiffWorkflow.util.deep_merge import DeepMerge
@@ -33,6 +35,7 @@ __all__ = [
     "ClockedDurationTimer",
     "ExternalServiceTask",
     "HumanTask",
+    "MappedCallActivity",
     "PassThroughTask",
     "now_for",
 ]
@@ -269,3 +272,62 @@ class PassThroughTask(NoneTask):  # type: ignore[misc]
     def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.manual = False
+
+
+class MappedCallActivity(SpiffCallActivity):  # type: ignore[misc]
+    """A call activity with Camunda 7's ``camunda:in`` / ``camunda:out`` mappings.
+
+    Without any mapping every variable goes to the called process and comes back (what
+    SpiffWorkflow does, and what loanflow's diagrams rely on). With mappings only the mapped
+    variables travel, plus all of them where ``variables="all"`` says so. A mapping is
+    ``(source, target, is_expression)``; an expression is read in its own language.
+    """
+
+    def __init__(
+        self,
+        wf_spec: Any,
+        bpmn_id: str,
+        *,
+        in_mappings: list[tuple[str, str, bool]] | None = None,
+        out_mappings: list[tuple[str, str, bool]] | None = None,
+        all_in: bool = False,
+        all_out: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.in_mappings = in_mappings or []
+        self.out_mappings = out_mappings or []
+        self.all_in = all_in
+        self.all_out = all_out
+
+    @property
+    def mapped(self) -> bool:
+        return bool(self.in_mappings or self.out_mappings or self.all_in or self.all_out)
+
+    @staticmethod
+    def _value(my_task: Any, source: str, expression: bool, data: dict[str, Any]) -> Any:
+        if not expression:
+            return deepcopy(data.get(source))
+        return my_task.workflow.script_engine.environment.evaluate(source, data)
+
+    def copy_data(self, my_task: Any, subworkflow: Any) -> None:
+        if not self.mapped:
+            super().copy_data(my_task, subworkflow)
+            return
+        start = subworkflow.get_next_task(
+            subworkflow.task_tree, skip_subprocesses=True, spec_name="Start"
+        )
+        data: dict[str, Any] = deepcopy(my_task.data) if self.all_in else {}
+        for source, target, expression in self.in_mappings:
+            data[target] = self._value(my_task, source, expression, my_task.data)
+        start.set_data(**data)
+
+    def update_data(self, my_task: Any, subworkflow: Any) -> None:
+        if not self.mapped:
+            super().update_data(my_task, subworkflow)
+            return
+        child = subworkflow.last_task.data
+        if self.all_out:
+            my_task.data.update(deepcopy(child))
+        for source, target, expression in self.out_mappings:
+            my_task.data[target] = self._value(my_task, source, expression, child)

@@ -218,6 +218,12 @@ class DecisionRunner:
         where = f"decision {self.decision.id!r}, mapDecisionResult {self.map_result}"
         if self.map_result == "resultList":
             return rows
+        if self.map_result == "zeebe":
+            # Camunda 8: one output is its value, several a context; several rules a list
+            values = [next(iter(r.values())) if len(r) == 1 else r for r in rows]
+            if self.decision.table is not None and self.decision.table.multiple:
+                return values
+            return values[0] if values else None
         if self.map_result == "collectEntries":
             if rows and len(rows[0]) > 1:
                 raise DecisionError(

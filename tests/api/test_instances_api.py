@@ -35,7 +35,14 @@ def deployed(client: TestClient, as_user: Headers) -> None:
 
 
 def test_deploy_errors_come_back_with_file_and_line(client: TestClient, as_user: Headers) -> None:
-    bad = (DIAGRAMS / "spiff_basic.bpmn").read_bytes().replace(b"calc.repayment", b"ocr.nothing")
+    bad = (DIAGRAMS / "spiff_basic.bpmn").read_bytes().replace(b"calc.repayment", b"calc.nothing")
+    # strict topics: a topic no worker of this engine serves is refused, not left to a remote one
+    settings = client.put(
+        f"{E}/deployment-settings",
+        json={"strict_topics": True},
+        headers=as_user("tenant_admin.enshi"),
+    )
+    assert settings.status_code == 200, settings.text
     response = client.post(
         f"{E}/deployments",
         files=[("files", ("bad.bpmn", bad)), ("files", ("review.json", b"{}"))],
@@ -46,6 +53,7 @@ def test_deploy_errors_come_back_with_file_and_line(client: TestClient, as_user:
     assert (
         problem["file"] == "bad.bpmn" and problem["line"] == 13 and problem["element"] == "schedule"
     )
+    client.delete(f"{E}/deployment-settings", headers=as_user("tenant_admin.enshi"))
 
 
 def test_only_designers_deploy(client: TestClient, as_user: Headers) -> None:

@@ -61,14 +61,25 @@ def test_malformed_xml_names_the_line(engine: Engine) -> None:
     assert "well-formed" in problem.message
 
 
-def test_unknown_topic_names_file_line_and_element(engine: Engine) -> None:
+def test_unknown_topic_is_refused_when_the_tenant_asks_for_strict_topics(engine: Engine) -> None:
     bpmn = SPIFF["spiff_basic.bpmn"].replace(
         b'id="calc.repayment_schedule"', b'id="ocr.not_installed"'
     )
+    engine.parameters.put("enshi", "deployment", {"strict_topics": True})
     problem = refused(engine, {**SPIFF, "spiff_basic.bpmn": bpmn}).problems[0]
     assert problem.element == "schedule"
     assert problem.line == 13
     assert "ocr.not_installed" in problem.message and "no worker" in problem.message
+
+
+def test_unknown_topic_deploys_with_a_note_for_a_remote_worker(engine: Engine) -> None:
+    bpmn = SPIFF["spiff_basic.bpmn"].replace(
+        b'id="calc.repayment_schedule"', b'id="ocr.not_installed"'
+    )
+    info = engine.deploy({**SPIFF, "spiff_basic.bpmn": bpmn}, tenant="enshi")
+    (note,) = [n for n in info.report if "ocr.not_installed" in str(n["message"])]
+    assert note["element"] == "schedule" and note["line"] == 13
+    assert "remote worker" in str(note["message"])
 
 
 def test_missing_form(engine: Engine) -> None:

@@ -1,0 +1,63 @@
+"""A Camunda 8 (Zeebe) diagram as Camunda Modeler saves it, run to the end."""
+
+from __future__ import annotations
+
+import pytest
+from factories import DIAGRAMS, assert_round_trip, only
+
+from loanflow.engine import Engine
+from loanflow.engine.runner import EmbeddedRunner
+
+TENANT = "enshi"
+REVIEW_FORM = b'{"type": "object", "properties": {"decision": {"type": "string"}}}'
+
+
+def deploy(engine: Engine) -> list[dict[str, object]]:
+    files = {
+        name: (DIAGRAMS / "compat" / name).read_bytes()
+        for name in ("zeebe_loan.bpmn", "zeebe_grade.dmn")
+    }
+    info = engine.deploy({**files, "review.json": REVIEW_FORM}, tenant=TENANT)
+    return info.report
+
+
+@pytest.mark.parametrize(("amount", "reviewed"), [(20000, False), (90000, True)])
+def test_a_zeebe_loan_runs_through_jobs_decisions_tasks_and_a_loop(
+    engine: Engine, amount: int, reviewed: bool
+) -> None:
+    report = deploy(engine)
+    assert any("multi-instance over 'guarantors'" in str(n["message"]) for n in report)
+    started = engine.start(
+        TENANT,
+        "zeebe_loan",
+        variables={"applicant": {"name": "张三"}, "amount": amount, "guarantors": ["甲", "乙"]},
+    )
+    (job,) = engine.job_list(TENANT, instance_id=started.id)
+    assert job.topic == "test.echo" and job.retries == 2
+    EmbeddedRunner(engine, worker_id="zeebe-test").run_once()
+    assert_round_trip(engine, started.id)
+    if reviewed:
+        task = only(engine.user_tasks(TENANT, instance_id=started.id))
+        assert task.candidate_groups == ["reviewer"] and task.form_key == "review"
+        engine.complete_user_task(TENANT, task.id, {"decision": "approve"})
+        assert_round_trip(engine, started.id)
+    info = engine.get_instance(TENANT, started.id)
+    assert info.state == "completed", info
+    data = info.variables
+    assert data is not None
+    assert data["checked_name"] == "张三"
+    assert data["grade"] == ("B" if reviewed else "A")
+    assert data["decision"] == "approve"
+    assert data["confirmations"] == ["甲 confirmed", "乙 confirmed"]
+
+
+def test_the_worker_gets_the_mapped_input_and_the_task_headers(engine: Engine) -> None:
+    deploy(engine)
+    started = engine.start(
+        TENANT,
+        "zeebe_loan",
+        variables={"applicant": {"name": "李四"}, "amount": 1, "guarantors": []},
+    )
+    (job,) = engine.fetch_and_lock("zeebe-test", ["test.echo"])
+    assert job.instance_id == started.id
+    assert job.input == {"value": "李四", "headers": {"channel": "branch"}}
