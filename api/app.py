@@ -71,6 +71,9 @@ def create_app(
 
     app.state.risk_reports = ReportService(built_engine)
     built_engine.parameters.validators.setdefault("risk", validate_risk_parameters)
+    from loanflow.workers.video import VideoService
+
+    app.state.video = VideoService.for_engine(built_engine, demo=settings.demo)
     app.add_middleware(
         BodyLimitMiddleware, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
@@ -105,6 +108,9 @@ def create_app(
         app.include_router(module.router)
     app.include_router(parameters.risk_router)
     app.include_router(parameters.deployment_router)
+    from loanflow.api.routes import video
+
+    video.install(app)
     if settings.demo:
         from loanflow.api.demo import seed_demo
         from loanflow.engine.approvals import DEMO_CHAINS

@@ -138,6 +138,14 @@ def _add_risk_workers(engine: Engine, settings: EngineSettings) -> None:
     )
 
 
+def _add_video_workers(engine: Engine, demo: bool) -> None:
+    """Register ``video.open_session`` before the runner starts; the API built later around
+    this engine finds the same service (sessions live in its memory)."""
+    from loanflow.workers.video import VideoService
+
+    VideoService.for_engine(engine, demo=demo)
+
+
 def _api_factory() -> Callable[..., Any] | None:
     try:
         api = importlib.import_module("loanflow.api")
@@ -223,6 +231,7 @@ def serve(
         vault = _add_evidence_workers(engine, demo or settings.demo)
         _add_ocr_workers(engine, vault)
         _add_risk_workers(engine, settings)
+        _add_video_workers(engine, demo or settings.demo)
         if demo or settings.demo:
             bundle = _demo_bundle()
             if bundle:

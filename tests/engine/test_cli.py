@@ -307,8 +307,8 @@ def test_serve_demo_with_the_api_answers_and_stops_on_sigterm(db: str) -> None:
     try:
         seen = _read_until(child, "API on")
         assert any(f"http://127.0.0.1:{port}" in line for line in seen), "".join(seen)
-        # built-ins, contract.*, ocr.* and risk.*
-        assert any("workers: 14 topics" in line for line in seen), "".join(seen)
+        # built-ins, contract.*, ocr.*, risk.* and video.*
+        assert any("workers: 15 topics" in line for line in seen), "".join(seen)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
