@@ -306,11 +306,19 @@ class _Validator:
             element = getattr(task_spec, "bpmn_id", None)
             if isinstance(task_spec, ExternalServiceTask):
                 if not self.has_topic(task_spec.topic):
-                    if self.strict_topics:
+                    operator = (getattr(task_spec, "extensions", None) or {}).get(
+                        "serviceTaskOperator"
+                    )
+                    if self.strict_topics or operator is not None:
                         self.problem(
                             file,
-                            f"service task topic {task_spec.topic!r} has no worker (the "
-                            "tenant's deployment settings ask for strict topics)",
+                            f"service task topic {task_spec.topic!r} has no worker"
+                            + (
+                                " (a spiffworkflow:serviceTaskOperator names a connector "
+                                "of this engine)"
+                                if operator is not None
+                                else " (the tenant's deployment settings ask for strict topics)"
+                            ),
                             _line_of(tree, element),
                             element,
                         )

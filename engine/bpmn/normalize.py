@@ -38,6 +38,7 @@ from loanflow.engine.bpmn.extensions import (
     vendor_elements,
     zeebe_called_element,
     zeebe_loop,
+    zeebe_subscription,
 )
 
 __all__ = ["BPMN_NS", "Note", "normalize"]
@@ -119,6 +120,7 @@ def normalize(tree: Any) -> list[Note]:
     notes: list[Note] = []
     root = tree.getroot() if hasattr(tree, "getroot") else tree
     _vendor_extensions(root, notes)
+    _zeebe_messages(root, notes)
     for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
         _data_stores(scope, notes)
         _links(scope, notes)
@@ -189,6 +191,42 @@ def _vendor_extensions(root: Any, notes: list[Note]) -> None:
             )
     for name, element, line in vendor_elements(root):
         notes.append(Note("ignored", element, line, f"vendor extension {name} is ignored"))
+
+
+#: the correlation key name Zeebe messages are correlated by (as Zeebe's API calls it)
+ZEEBE_CORRELATION_KEY = "correlationKey"
+
+
+def _zeebe_messages(root: Any, notes: list[Note]) -> None:
+    """``zeebe:subscription correlationKey`` as a standard correlation property, so a message
+    correlates with ``{"correlationKey": value}``."""
+    expressions: list[tuple[str, str]] = []
+    for message in root.iter(f"{_B}message"):
+        try:
+            key = zeebe_subscription(message)
+        except ExtensionError as exc:
+            notes.append(Note("rejected", exc.element_id, exc.line, exc.message))
+            continue
+        if key:
+            expressions.append((message.get("id"), key))
+    if not expressions:
+        return
+    prop = etree.SubElement(root, f"{_B}correlationProperty")
+    prop.set("id", ZEEBE_CORRELATION_KEY)
+    prop.set("name", ZEEBE_CORRELATION_KEY)
+    for message_id, key in expressions:
+        retrieval = etree.SubElement(prop, f"{_B}correlationPropertyRetrievalExpression")
+        retrieval.set("messageRef", message_id)
+        etree.SubElement(retrieval, f"{_B}messagePath").text = key
+        notes.append(
+            Note(
+                "translated",
+                message_id,
+                None,
+                f"zeebe:subscription correlationKey {key!r}: correlate with "
+                f'{{"{ZEEBE_CORRELATION_KEY}": …}}',
+            )
+        )
 
 
 def _plain_name(expression: str | None) -> str | None:

@@ -61,3 +61,32 @@ def test_the_worker_gets_the_mapped_input_and_the_task_headers(engine: Engine) -
     (job,) = engine.fetch_and_lock("zeebe-test", ["test.echo"])
     assert job.instance_id == started.id
     assert job.input == {"value": "李四", "headers": {"channel": "branch"}}
+
+
+WAITS_FOR_SIGNATURE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="x">
+  <bpmn:message id="Message_signed" name="contract_signed">
+    <bpmn:extensionElements><zeebe:subscription correlationKey="=application_id" />
+    </bpmn:extensionElements>
+  </bpmn:message>
+  <bpmn:process id="await_signature" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:intermediateCatchEvent id="signed"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="Message_signed" /></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="signed" />
+    <bpmn:sequenceFlow id="f2" sourceRef="signed" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_message_correlates_by_its_zeebe_correlation_key(engine: Engine) -> None:
+    engine.deploy({"await.bpmn": WAITS_FOR_SIGNATURE}, tenant=TENANT)
+    first = engine.start(TENANT, "await_signature", variables={"application_id": "APP-1"})
+    second = engine.start(TENANT, "await_signature", variables={"application_id": "APP-2"})
+    engine.correlate(TENANT, "contract_signed", {"correlationKey": "APP-2"}, {"signed_by": "张三"})
+    assert engine.get_instance(TENANT, second.id).state == "completed"
+    assert engine.get_instance(TENANT, first.id).state == "running"
+    assert_round_trip(engine, first.id)

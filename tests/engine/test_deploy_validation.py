@@ -73,13 +73,22 @@ def test_unknown_topic_is_refused_when_the_tenant_asks_for_strict_topics(engine:
 
 
 def test_unknown_topic_deploys_with_a_note_for_a_remote_worker(engine: Engine) -> None:
+    files = diagram("camunda_basic.bpmn", "review.json")
+    files["camunda_basic.bpmn"] = files["camunda_basic.bpmn"].replace(
+        b'camunda:topic="identity.check_id_number"', b'camunda:topic="ocr.elsewhere"'
+    )
+    info = engine.deploy(files, tenant="enshi")
+    (note,) = [n for n in info.report if "ocr.elsewhere" in str(n["message"])]
+    assert note["element"] == "check_id" and note["line"] == 7
+    assert "remote worker" in str(note["message"])
+
+
+def test_an_unknown_spiff_service_operator_stays_an_error(engine: Engine) -> None:
     bpmn = SPIFF["spiff_basic.bpmn"].replace(
         b'id="calc.repayment_schedule"', b'id="ocr.not_installed"'
     )
-    info = engine.deploy({**SPIFF, "spiff_basic.bpmn": bpmn}, tenant="enshi")
-    (note,) = [n for n in info.report if "ocr.not_installed" in str(n["message"])]
-    assert note["element"] == "schedule" and note["line"] == 13
-    assert "remote worker" in str(note["message"])
+    problem = refused(engine, {**SPIFF, "spiff_basic.bpmn": bpmn}).problems[0]
+    assert problem.element == "schedule" and "serviceTaskOperator" in problem.message
 
 
 def test_missing_form(engine: Engine) -> None:
