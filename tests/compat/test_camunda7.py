@@ -62,3 +62,35 @@ def test_call_activity_passes_only_what_is_mapped(engine: Engine) -> None:
     ignored = {(n["element"], n["message"]) for n in info.report if n["kind"] == "ignored"}
     assert ("score", "engine hints accepted and ignored: camunda:asyncBefore") in ignored
     assert any("signavio" in message for _, message in ignored)
+
+
+ASSIGNED = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions {NS} id="assigned_defs">
+  <bpmn:process id="assigned" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="approve"
+        camunda:candidateGroups="${{amount &gt; 300000 ? 'head_approver' : 'branch_approver'}}"
+        camunda:assignee="${{empty officer ? null : officer}}" camunda:dueDate="${{due}}">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="approve"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="approve" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_assignments_in_juel(engine: Engine) -> None:
+    engine.deploy({"assigned.bpmn": ASSIGNED}, tenant=TENANT)
+    big = engine.start(
+        TENANT, "assigned", variables={"amount": 500000, "officer": "", "due": "P2D"}
+    )
+    small = engine.start(
+        TENANT, "assigned", variables={"amount": 1000, "officer": "li.si", "due": "P2D"}
+    )
+    (big_task,) = engine.user_tasks(TENANT, instance_id=big.id)
+    (small_task,) = engine.user_tasks(TENANT, instance_id=small.id)
+    assert big_task.candidate_groups == ["head_approver"] and big_task.assignee is None
+    assert small_task.candidate_groups == ["branch_approver"]
+    assert small_task.assignee == "li.si"
+    assert big_task.due_at is not None
+    assert_round_trip(engine, big.id)

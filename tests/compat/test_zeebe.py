@@ -90,3 +90,78 @@ def test_a_message_correlates_by_its_zeebe_correlation_key(engine: Engine) -> No
     assert engine.get_instance(TENANT, second.id).state == "completed"
     assert engine.get_instance(TENANT, first.id).state == "running"
     assert_round_trip(engine, first.id)
+
+
+def zeebe_process(body: str, process_id: str = "z") -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d_{process_id}" targetNamespace="x">
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    {body}
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_a_zeebe_call_activity_calls_by_process_id(engine: Engine) -> None:
+    child = zeebe_process(
+        '<bpmn:scriptTask id="t"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+        "<bpmn:script>doubled = amount * 2</bpmn:script></bpmn:scriptTask>",
+        "child",
+    )
+    parent = zeebe_process(
+        '<bpmn:callActivity id="t"><bpmn:extensionElements>'
+        '<zeebe:calledElement processId="child" propagateAllChildVariables="true" />'
+        "</bpmn:extensionElements><bpmn:incoming>f1</bpmn:incoming>"
+        "<bpmn:outgoing>f2</bpmn:outgoing></bpmn:callActivity>",
+        "parent",
+    )
+    engine.deploy({"child.bpmn": child, "parent.bpmn": parent}, tenant=TENANT)
+    started = engine.start(TENANT, "parent", variables={"amount": 21})
+    assert_round_trip(engine, started.id)
+    info = engine.get_instance(TENANT, started.id)
+    assert info.state == "completed" and info.variables is not None
+    assert info.variables["doubled"] == 42
+
+
+@pytest.mark.parametrize(
+    ("body", "element", "needle"),
+    [
+        (
+            '<bpmn:serviceTask id="t"><bpmn:extensionElements>'
+            '<zeebe:taskDefinition type="=topic_of(kind)" /></bpmn:extensionElements>'
+            "<bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>"
+            "</bpmn:serviceTask>",
+            "t",
+            "computed by an expression",
+        ),
+        (
+            '<bpmn:subProcess id="t"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+            "<bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements>"
+            '<zeebe:loopCharacteristics inputCollection="=items[1..3]" inputElement="item" />'
+            "</bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics>"
+            '<bpmn:startEvent id="ss" /></bpmn:subProcess>',
+            "t",
+            "computed collections",
+        ),
+        (
+            '<bpmn:complexGateway id="t"><bpmn:incoming>f1</bpmn:incoming>'
+            "<bpmn:outgoing>f2</bpmn:outgoing></bpmn:complexGateway>",
+            "t",
+            "complex gateways",
+        ),
+    ],
+)
+def test_what_cannot_run_is_refused_by_name(
+    engine: Engine, body: str, element: str, needle: str
+) -> None:
+    from loanflow.engine import DeploymentError
+
+    with pytest.raises(DeploymentError) as caught:
+        engine.deploy({"z.bpmn": zeebe_process(body)}, tenant=TENANT)
+    assert any(p.element == element and needle in p.message for p in caught.value.problems), (
+        caught.value.problems
+    )
