@@ -139,7 +139,8 @@ def test_a_zeebe_call_activity_calls_by_process_id(engine: Engine) -> None:
             "computed by an expression",
         ),
         (
-            '<bpmn:subProcess id="t"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+            '<bpmn:subProcess id="t"><bpmn:incoming>f1</bpmn:incoming>'
+            "<bpmn:outgoing>f2</bpmn:outgoing>"
             "<bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements>"
             '<zeebe:loopCharacteristics inputCollection="=items[1..3]" inputElement="item" />'
             "</bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics>"
