@@ -2,7 +2,7 @@
 
 ::
 
-    FeelError (ValueError)   message, text, position (0-based offset into text, or None)
+    FeelError (PositionedError)   message, text, position (0-based offset into text, or None)
      ├── FeelSyntaxError     raised by compile_*: the text is not FEEL we can run
      └── FeelEvalError       raised while evaluating; type mismatches are null instead
 
@@ -12,22 +12,13 @@ rather than only part of the message.
 
 from __future__ import annotations
 
+from loanflow.engine.positioned import PositionedError
+
 __all__ = ["FeelError", "FeelEvalError", "FeelSyntaxError"]
 
 
-class FeelError(ValueError):
+class FeelError(PositionedError):
     """Root of every error the FEEL package raises on purpose."""
-
-    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.text = text
-        self.position = position
-
-    def __str__(self) -> str:
-        if self.position is None:
-            return self.message
-        return f"{self.message} at column {self.position + 1}"
 
 
 class FeelSyntaxError(FeelError):

@@ -2,7 +2,7 @@
 
 ::
 
-    JuelError (ValueError)   message, text, position (0-based offset into text, or None)
+    JuelError (PositionedError)   message, text, position (0-based offset into text, or None)
      ├── JuelSyntaxError     raised by compile_expression: the text is not JUEL we can run
      └── JuelEvalError       raised while evaluating: unknown variable, failed coercion...
 
@@ -12,22 +12,13 @@
 
 from __future__ import annotations
 
+from loanflow.engine.positioned import PositionedError
+
 __all__ = ["JuelError", "JuelEvalError", "JuelSyntaxError"]
 
 
-class JuelError(ValueError):
+class JuelError(PositionedError):
     """Root of every error the JUEL package raises on purpose."""
-
-    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.text = text
-        self.position = position
-
-    def __str__(self) -> str:
-        if self.position is None:
-            return self.message
-        return f"{self.message} at column {self.position + 1}"
 
 
 class JuelSyntaxError(JuelError):
