@@ -245,3 +245,29 @@ def test_bad_requests_are_4xx_not_500(client: TestClient, as_user: Headers) -> N
     statuses = [c.status_code for c in cases]
     assert statuses == [422, 422, 422, 404, 422, 413, 404, 404, 401, 401, 422]
     assert all(set(c.json()) >= {"error", "message"} for c in cases)
+
+
+def test_the_deploy_answer_reports_what_was_translated(
+    client: TestClient, as_user: Headers
+) -> None:
+    diagram = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
+    targetNamespace="x">
+  <bpmn:process id="reported" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:task id="look"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:task>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="look"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="look" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+    response = client.post(
+        f"{E}/deployments",
+        files=[("files", ("reported.bpmn", diagram))],
+        headers=as_user("designer.enshi"),
+    )
+    assert response.status_code == 201, response.text
+    (item,) = response.json()["report"]
+    assert item["kind"] == "translated" and item["element"] == "look"
+    assert item["file"] == "reported.bpmn" and item["line"] == 6
