@@ -111,6 +111,9 @@ def create_app(
     from loanflow.api.routes import video
 
     video.install(app)
+    from loanflow.api.routes import engine_rest
+
+    engine_rest.install(app)
     if settings.demo:
         from loanflow.api.demo import seed_demo
         from loanflow.engine.approvals import DEMO_CHAINS

@@ -97,6 +97,15 @@ OPERATIONS = (
     f"GET {T}/process-instances/{{instance_id}}/risk-report",
     f"GET {T}/incidents",
     f"POST {T}/jobs/{{job_id}}/retry",
+    "POST /engine-rest/external-task/fetchAndLock",
+    "POST /engine-rest/external-task/{job_id}/complete",
+    "POST /engine-rest/external-task/{job_id}/failure",
+    "POST /engine-rest/external-task/{job_id}/bpmnError",
+    "POST /engine-rest/external-task/{job_id}/extendLock",
+    "POST /engine-rest/external-task/{job_id}/unlock",
+    "POST /engine-rest/process-definition/key/{key}/start",
+    "POST /engine-rest/process-definition/key/{key}/tenant-id/{tenant}/start",
+    "POST /engine-rest/message",
 )
 
 
