@@ -73,9 +73,15 @@ class JobService:
         with self.rt.transaction() as conn:
             if conn.dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
+            # Pick the ids first, then update them: PostgreSQL may run an
+            # ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` subquery more than once and so
+            # lock more than ``max_jobs`` rows.
+            ids = list(conn.execute(pick).scalars())
+            if not ids:
+                return []
             rows = conn.execute(
                 update(jobs)
-                .where(jobs.c.id.in_(pick.scalar_subquery()), available)
+                .where(jobs.c.id.in_(ids), available)
                 .values(
                     state="locked",
                     lock_owner=worker_id,
