@@ -17,6 +17,7 @@ from loanflow.engine.cli._inspect import incidents, instances, retry
 from loanflow.engine.cli._lint import lint
 from loanflow.engine.cli._serve import serve
 from loanflow.engine.cli._verify import verify
+from loanflow.engine.cli._worker import worker_run
 from loanflow.engine.cli._workers import worker_call, workers
 
 __all__ = ["app", "main"]
@@ -38,6 +39,7 @@ app.command()(instances)
 app.command()(incidents)
 app.command()(retry)
 app.command()(workers)
+worker_app.callback(invoke_without_command=True)(worker_run)
 worker_app.command("call")(worker_call)
 app.command()(bench)
 app.command()(verify)

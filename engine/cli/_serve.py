@@ -146,6 +146,30 @@ def _add_video_workers(engine: Engine, demo: bool) -> None:
     VideoService.for_engine(engine, demo=demo)
 
 
+def _announcer(engine: Engine, settings: EngineSettings) -> Callable[[], None] | None:
+    """With ``LOANFLOW_REDIS_URL``: announce committed jobs on Redis streams for
+    ``loanflow worker`` processes, and sweep what a stream lost. Returns how to stop it."""
+    if not settings.redis_url:
+        return None
+    from redis import Redis
+
+    from loanflow.engine.dispatch import DEFAULT_PREFIX, StreamPublisher, start_sweeper
+
+    publisher = StreamPublisher(
+        Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        DEFAULT_PREFIX,
+    )
+    publisher.attach(engine)
+    sweeper = start_sweeper(engine, publisher)
+    _out().print(f"jobs announced on Redis streams: {_redacted(settings.redis_url)}")
+
+    def stop() -> None:
+        sweeper.stop()
+        publisher.close()
+
+    return stop
+
+
 def _api_factory() -> Callable[..., Any] | None:
     try:
         api = importlib.import_module("loanflow.api")
@@ -241,6 +265,7 @@ def serve(
         if not no_workers and count > 0 and len(engine.workers):
             runner = EmbeddedRunner(engine, threads=count)
         scheduler = Scheduler(engine, settings.scheduler_interval)
+        announcer = _announcer(engine, settings)
         out.print(f"database: {_redacted(settings.database_url)}", soft_wrap=True)
         if runner is not None:
             out.print(f"workers: {len(engine.workers)} topics on {runner.threads} threads")
@@ -254,11 +279,13 @@ def serve(
                 _serve_api(factory, settings, engine)
             else:
                 received = _wait_for_stop(
-                    lambda: out.print("engine running (API not built yet); Ctrl-C to stop")
+                    lambda: out.print("engine running without the HTTP API; Ctrl-C to stop")
                 )
                 out.print(f"{received}: stopping")
         finally:
             if runner is not None:
                 runner.stop()
             scheduler.stop()
+            if announcer is not None:
+                announcer()
         out.print("stopped")
