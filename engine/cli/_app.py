@@ -15,6 +15,7 @@ from loanflow.engine.cli._common import _options
 from loanflow.engine.cli._deploy import deploy
 from loanflow.engine.cli._inspect import incidents, instances, retry
 from loanflow.engine.cli._lint import lint
+from loanflow.engine.cli._scheduler import scheduler
 from loanflow.engine.cli._serve import serve
 from loanflow.engine.cli._verify import verify
 from loanflow.engine.cli._worker import worker_run
@@ -35,6 +36,7 @@ app.callback()(_options)
 app.command()(deploy)
 app.command()(lint)
 app.command()(serve)
+app.command()(scheduler)
 app.command()(instances)
 app.command()(incidents)
 app.command()(retry)

@@ -62,6 +62,10 @@ def worker_run(
     once: Annotated[
         bool, typer.Option("--once", help="handle the jobs waiting now, then exit")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", min=1, max=65535, help="serve /metrics on this port"),
+    ] = None,
 ) -> None:
     """Serve worker topics from Redis Streams (``loanflow worker --topics a,b``)."""
     if ctx.invoked_subcommand is not None:
@@ -82,6 +86,11 @@ def worker_run(
                 2,
             )
         out.print(f"database: {_redacted(settings.database_url)}", soft_wrap=True)
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port, addr="127.0.0.1")
+            out.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
         if url:
             _consume(engine, url, wanted, concurrency, group, once)
         else:

@@ -330,3 +330,56 @@ def test_serve_demo_with_the_api_answers_and_stops_on_sigterm(db: str) -> None:
         assert httpx.get(f"{base}/docs").status_code == 200
     finally:
         _stop(child)
+
+
+def test_scheduler_fires_due_timers_serves_metrics_and_stops_on_sigterm(db: str) -> None:
+    import socket
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    from factories import diagram
+
+    from loanflow.engine import Engine, EngineSettings
+    from loanflow.engine.clock import ManualClock
+
+    clock = ManualClock(datetime.now(UTC) - timedelta(hours=13))
+    engine = Engine(EngineSettings(database_url=db), clock=clock)
+    engine.deploy(diagram("timer_start.bpmn"), tenant="enshi")  # due 12 h after "now"
+    (waiting,) = engine.instances("enshi")
+    engine.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from loanflow.engine.cli import main; main()",
+            "--database-url",
+            db,
+            "scheduler",
+            "--interval",
+            "0.2",
+            "--metrics-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        _read_until(child, "scheduler running")
+        check = Engine(EngineSettings(database_url=db))
+        try:
+            for _ in range(100):
+                if check.get_instance("enshi", waiting.id).state == "completed":
+                    break
+                time.sleep(0.1)
+            assert check.get_instance("enshi", waiting.id).state == "completed"
+        finally:
+            check.close()
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert metrics.status_code == 200 and "process_cpu_seconds_total" in metrics.text
+    finally:
+        _stop(child)
