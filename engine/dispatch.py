@@ -316,9 +316,24 @@ class StreamConsumer:
                 skip: set[str] = set()
                 for key, message_id in batch:
                     self._pool.submit(self._guarded, key, message_id, skip)
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # the streams were flushed (a Redis restart or FLUSHDB): make them again
+                    log.warning("job streams or their group are gone; creating them again")
+                    self._recreate_groups()
+                else:
+                    log.exception("reading job streams failed; retrying")
+                    self._stop.wait(1.0)
             except Exception:
                 log.exception("reading job streams failed; retrying")
                 self._stop.wait(1.0)
+
+    def _recreate_groups(self) -> None:
+        try:
+            self.ensure_groups()
+        except Exception:
+            log.exception("creating the job streams' group failed; retrying")
+            self._stop.wait(1.0)
 
     def _take_slots(self) -> int:
         free = 0
@@ -404,12 +419,14 @@ class StreamConsumer:
         try:
             if topic in skip:
                 return
-            locked = self.engine.fetch_and_lock(self.worker_id, [topic], 1)
+            definition = self.engine.workers.get(topic)
+            lock_seconds = definition.lock_seconds if definition is not None else None
+            locked = self.engine.fetch_and_lock(
+                self.worker_id, [topic], 1, lock_seconds=lock_seconds
+            )
             if not locked:
                 skip.add(topic)
                 return
-            # On PostgreSQL fetch_and_lock may lock more than max_jobs (its LIMIT sits in an
-            # IN-subquery the planner can re-run): every job returned is ours to run.
             for job in locked:
                 self._runner.execute(job)
                 self.handled += 1

@@ -182,6 +182,25 @@ def test_the_threaded_consumer_runs_jobs_as_they_are_committed(
         assert_done_once(engine, instance_id, key)
 
 
+def test_a_running_consumer_survives_a_flush_of_its_streams(
+    engine: Engine, redis_client: Redis, redis_prefix: str, publisher: StreamPublisher
+) -> None:
+    """After FLUSHDB the group is gone too (NOGROUP): the consumer makes it again."""
+    publisher.attach(engine)
+    live = consumer(engine, redis_client, redis_prefix, block_ms=100)
+    live.start()
+    try:
+        first_id, first_key = start_echo(engine)
+        wait_for(lambda: engine.get_instance("enshi", first_id).state == "completed")
+        redis_client.delete(stream_key(redis_prefix, "test.echo"))  # stream and group gone
+        second_id, second_key = start_echo(engine)
+        wait_for(lambda: engine.get_instance("enshi", second_id).state == "completed")
+    finally:
+        live.stop()
+    assert_done_once(engine, first_id, first_key)
+    assert_done_once(engine, second_id, second_key)
+
+
 @pytest.fixture
 def db(tmp_path: Path, sqlite_template: Path) -> str:
     target = tmp_path / "cli.sqlite3"
