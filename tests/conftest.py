@@ -1,4 +1,6 @@
-"""Fixtures: each test gets its own database (SQLite always, PostgreSQL when reachable)."""
+"""Fixtures: each test gets its own database (SQLite always, PostgreSQL when reachable) and,
+when it asks, a Redis key prefix of its own (Redis on loopback; skipped without it unless
+CI=true)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -93,3 +96,34 @@ def engine(db_url: str, clock: ManualClock) -> Iterator[Engine]:
     built = Engine(EngineSettings(database_url=db_url), workers=registry(), clock=clock)
     yield built
     built.close()
+
+
+# -- Redis ------------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("LOANFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[Redis]:
+    client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        client.close()
+        reason = f"Redis is not reachable at {REDIS_URL}"
+        if IN_CI:
+            pytest.fail(f"{reason} and CI=true: {exc}")
+        pytest.skip(reason)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_client: Redis) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"loanflow-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=f"{prefix}*", count=500))
+    if keys:
+        redis_client.delete(*keys)

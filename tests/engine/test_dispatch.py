@@ -18,9 +18,6 @@ from loanflow.engine import Engine
 from loanflow.engine.cli import app
 from loanflow.engine.dispatch import StreamConsumer, StreamPublisher, stream_key
 
-REDIS_URL = os.environ.get("LOANFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
 ECHO_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -45,29 +42,7 @@ ECHO_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-@pytest.fixture(scope="module")
-def redis_client() -> Iterator[Redis]:
-    client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        client.close()
-        reason = f"Redis is not reachable at {REDIS_URL}"
-        if IN_CI:
-            pytest.fail(f"{reason} and CI=true: {exc}")
-        pytest.skip(reason)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def redis_prefix(redis_client: Redis) -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    prefix = f"loanflow-test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    keys = list(redis_client.scan_iter(match=f"{prefix}*", count=500))
-    if keys:
-        redis_client.delete(*keys)
+TEST_REDIS = os.environ.get("LOANFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
@@ -211,7 +186,7 @@ def db(tmp_path: Path, sqlite_template: Path) -> str:
 def test_cli_worker_refuses_an_unknown_topic(db: str) -> None:
     result = CliRunner().invoke(
         app,
-        ["--database-url", db, "worker", "--topics", "no.such_topic", "--redis-url", REDIS_URL],
+        ["--database-url", db, "worker", "--topics", "no.such_topic", "--redis-url", TEST_REDIS],
     )
     assert result.exit_code == 2, result.output
     assert "no.such_topic" in result.output
