@@ -13,10 +13,13 @@ import functools
 import getpass
 import json
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import FrameType
 from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
@@ -171,3 +174,43 @@ def _guard(fn: Callable[P, R]) -> Callable[P, R]:
             _fail(str(exc), 1)
 
     return wrapper
+
+
+def _wait_for_stop(ready: Callable[[], None]) -> str:
+    """Call ``ready`` once the handlers are in place, block until SIGINT or SIGTERM.
+
+    Returns the signal's name.
+    """
+    stop = threading.Event()
+    received: list[str] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ready()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return received[0]
+
+
+def _run_until_signal(label: str) -> None:
+    """Say ``label`` is running, block until SIGINT or SIGTERM, say it is stopping."""
+    out = _out()
+    received = _wait_for_stop(lambda: out.print(f"{label} running; Ctrl-C to stop"))
+    out.print(f"{received}: stopping")
+
+
+def _start_metrics(port: int | None) -> None:
+    """Serve this process's Prometheus metrics on ``127.0.0.1:port`` (nothing without one)."""
+    if port is None:
+        return
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr="127.0.0.1")
+    _out().print(f"metrics on http://127.0.0.1:{port}/metrics")

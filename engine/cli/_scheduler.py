@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from loanflow.engine.cli._common import _guard, _out, _session, _settings
+from loanflow.engine.cli._common import (
+    _guard,
+    _out,
+    _run_until_signal,
+    _session,
+    _settings,
+    _start_metrics,
+)
 from loanflow.engine.runner import Scheduler
 
 
@@ -34,21 +41,14 @@ def scheduler(
     ] = None,
 ) -> None:
     """Fire due timers until SIGTERM or Ctrl-C; nothing else."""
-    from loanflow.engine.cli._serve import _wait_for_stop
-
     settings = _settings(ctx)
     out = _out()
     with _session(settings) as engine:
-        if metrics_port is not None:
-            from prometheus_client import start_http_server
-
-            start_http_server(metrics_port, addr="127.0.0.1")
-            out.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+        _start_metrics(metrics_port)
         sweeper = Scheduler(engine, interval or settings.scheduler_interval)
         sweeper.start()
         try:
-            received = _wait_for_stop(lambda: out.print("scheduler running; Ctrl-C to stop"))
-            out.print(f"{received}: stopping")
+            _run_until_signal("scheduler")
         finally:
             sweeper.stop()
         out.print("stopped")

@@ -11,16 +11,22 @@ import importlib
 import inspect
 import os
 import signal
-import threading
 from collections.abc import Callable
 from importlib import resources
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from loanflow.engine.cli._common import _fail, _guard, _out, _redacted, _session, _settings
+from loanflow.engine.cli._common import (
+    _fail,
+    _guard,
+    _out,
+    _redacted,
+    _run_until_signal,
+    _session,
+    _settings,
+)
 from loanflow.engine.cli._deploy import DEPLOYABLE_SUFFIXES, _deploy, _report
 from loanflow.engine.deployments import BPMN_SUFFIXES
 from loanflow.engine.engine import Engine
@@ -41,29 +47,6 @@ def _demo_bundle() -> dict[str, bytes]:
     if not any(name.lower().endswith(BPMN_SUFFIXES) for name in files):
         return {}
     return files
-
-
-def _wait_for_stop(ready: Callable[[], None]) -> str:
-    """Call ``ready`` once the handlers are in place, block until SIGINT or SIGTERM.
-
-    Returns the signal's name.
-    """
-    stop = threading.Event()
-    received: list[str] = []
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        received.append(signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        ready()
-        while not stop.wait(1.0):
-            pass
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-    return received[0]
 
 
 def _add_evidence_workers(engine: Engine, demo: bool) -> Vault | None:
@@ -278,10 +261,7 @@ def serve(
             if factory is not None:
                 _serve_api(factory, settings, engine)
             else:
-                received = _wait_for_stop(
-                    lambda: out.print("engine running without the HTTP API; Ctrl-C to stop")
-                )
-                out.print(f"{received}: stopping")
+                _run_until_signal("engine")
         finally:
             if runner is not None:
                 runner.stop()

@@ -14,7 +14,16 @@ from typing import Annotated
 
 import typer
 
-from loanflow.engine.cli._common import _fail, _guard, _out, _redacted, _session, _settings
+from loanflow.engine.cli._common import (
+    _fail,
+    _guard,
+    _out,
+    _redacted,
+    _run_until_signal,
+    _session,
+    _settings,
+    _start_metrics,
+)
 from loanflow.engine.engine import Engine
 from loanflow.engine.settings import EngineSettings
 
@@ -86,11 +95,7 @@ def worker_run(
                 2,
             )
         out.print(f"database: {_redacted(settings.database_url)}", soft_wrap=True)
-        if metrics_port is not None:
-            from prometheus_client import start_http_server
-
-            start_http_server(metrics_port, addr="127.0.0.1")
-            out.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
+        _start_metrics(metrics_port)
         if url:
             _consume(engine, url, wanted, concurrency, group, once)
         else:
@@ -102,7 +107,6 @@ def _consume(
 ) -> None:
     from redis import Redis, RedisError
 
-    from loanflow.engine.cli._serve import _wait_for_stop
     from loanflow.engine.dispatch import StreamConsumer, StreamPublisher, start_sweeper
 
     out = _out()
@@ -134,8 +138,7 @@ def _consume(
         sweeper = start_sweeper(engine, publisher)
         consumer.start()
         try:
-            received = _wait_for_stop(lambda: out.print("worker running; Ctrl-C to stop"))
-            out.print(f"{received}: stopping")
+            _run_until_signal("worker")
         finally:
             consumer.stop()
             sweeper.stop()
@@ -146,7 +149,6 @@ def _consume(
 
 
 def _poll(engine: Engine, topics: list[str], concurrency: int, once: bool) -> None:
-    from loanflow.engine.cli._serve import _wait_for_stop
     from loanflow.engine.runner import EmbeddedRunner
 
     out = _out()
@@ -161,8 +163,7 @@ def _poll(engine: Engine, topics: list[str], concurrency: int, once: bool) -> No
         return
     runner.start()
     try:
-        received = _wait_for_stop(lambda: out.print("worker running; Ctrl-C to stop"))
-        out.print(f"{received}: stopping")
+        _run_until_signal("worker")
     finally:
         runner.stop()
     out.print("stopped")
