@@ -20,6 +20,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from loanflow.engine.errors import ScriptError
+from loanflow.engine.expressions import evaluate as evaluate_text
 from loanflow.engine.sandbox._builtins import _builtins
 from loanflow.engine.sandbox._compile import (
     _CACHE_SIZE,
@@ -248,9 +249,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
         external_context: Mapping[str, Any] | None = None,
     ) -> Any:
         # JUEL (``${…}``) and FEEL (``= …``) as well as Python: see loanflow.engine.expressions
-        from loanflow.engine.expressions import evaluate
-
-        return evaluate(self.sandbox, expression, context, external_context)
+        return evaluate_text(self.sandbox, expression, context, external_context)
 
     def execute(
         self,
