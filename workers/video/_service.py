@@ -302,11 +302,19 @@ class VideoService:
             self._finished[session.id] = concurrent.futures.Future()
 
     def wait_finished(self, session_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        """The outcome once the session's recordings are stored (tests, tools)."""
+        """The outcome once the session's recordings are stored (tests, tools).
+
+        Waits for the session to start finishing too: a browser's "complete" click reaches
+        the server a moment after the click returns.
+        """
+        deadline = time.monotonic() + timeout
         future = self._finished.get(session_id)
-        if future is None:
-            raise NotFound(f"video session {session_id} is not finishing")
-        return future.result(timeout)
+        while future is None:
+            if time.monotonic() >= deadline:
+                raise NotFound(f"video session {session_id} is not finishing")
+            time.sleep(0.05)
+            future = self._finished.get(session_id)
+        return future.result(max(0.0, deadline - time.monotonic()))
 
     def get(self, session_id: str) -> SessionState:
         session = self._sessions.get(session_id)
